@@ -1,0 +1,62 @@
+/** The validated, effective configuration: every default applied, every unit converted. */
+
+export interface ListenAddress {
+  host: string; // "127.0.0.1" or "::1" (no brackets)
+  port: number; // 0 = ephemeral (tests)
+  family: 4 | 6;
+}
+
+export interface HistogramRule {
+  match: string; // substring of the timer key; "" matches every timer
+  bins: number[]; // ascending upper limits; Infinity for "inf"; [] disables
+}
+
+export interface DeleteIdle {
+  counters: boolean;
+  timers: boolean;
+  gauges: boolean;
+  sets: boolean;
+}
+
+export interface StatsdConfig {
+  udp: ListenAddress[];
+  tcp: ListenAddress[];
+  recv_buffer: number; // bytes (SO_RCVBUF asked of the kernel)
+  max_metrics: number; // distinct keys held per interval
+  max_key_length: number; // bytes; longer names are bad lines
+  tcp_max_connections: number;
+  tcp_max_line: number; // bytes; a longer TCP line is a bad line and is skipped
+  tcp_idle_timeout: number; // ms; 0 = never
+  percentiles: number[];
+  histograms: HistogramRule[];
+  calculated_timer_metrics: string[];
+  delete_idle: DeleteIdle;
+  gauges_max_ttl: number;
+  key_sanitize: boolean;
+  prefix_stats: string;
+}
+
+export interface GraphiteConfig {
+  destinations: ListenAddress[]; // [] = carbon flusher off
+  legacy_namespace: boolean;
+  global_prefix: string;
+  prefix_counter: string;
+  prefix_timer: string;
+  prefix_gauge: string;
+  prefix_set: string;
+  global_suffix: string;
+  flush_counts: boolean;
+  connect_timeout: number; // ms
+}
+
+export interface ConsoleConfig {
+  enabled: boolean;
+}
+
+export interface Config {
+  data_dir: string;
+  flush_interval: number; // ms
+  statsd: StatsdConfig;
+  graphite: GraphiteConfig;
+  console: ConsoleConfig;
+}
