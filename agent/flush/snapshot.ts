@@ -1,0 +1,11 @@
+import type { RawInterval } from '../statsd/aggregator.js';
+import type { DerivedValues } from '../statsd/processMetrics.js';
+
+/** One flush interval, immutable once built: the raw material and the etsy math, computed once. */
+export interface FlushSnapshot {
+  /** the flush's wall-clock slot, whole unix seconds: every datapoint of the flush carries it */
+  readonly ts: number;
+  readonly intervalMs: number;
+  readonly raw: RawInterval;
+  readonly derived: DerivedValues;
+}

@@ -1,0 +1,29 @@
+import type { ListenAddress } from '../config/types.js';
+
+export interface Listener {
+  /** "udp 127.0.0.1:8125", with the port actually bound */
+  readonly description: string;
+  /** Stop taking input; what already arrived is handed over first. */
+  close(): Promise<void>;
+}
+
+export function formatAddress(a: ListenAddress): string {
+  return a.family === 6 ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+/** Key of an address in a listener table, to see what a reload changed. */
+export function addressKey(proto: 'udp' | 'tcp', a: ListenAddress): string {
+  return `${proto} ${formatAddress(a)}`;
+}
+
+const ERRNO_TEXT: Record<string, string> = {
+  EADDRINUSE: 'address already in use',
+  EADDRNOTAVAIL: 'address not available on this host',
+  EACCES: 'permission denied',
+};
+
+/** "tcp 127.0.0.1:8125: address already in use", keeping the errno code. */
+export function bindError(proto: 'udp' | 'tcp', a: ListenAddress, err: NodeJS.ErrnoException): Error {
+  const why = (err.code && ERRNO_TEXT[err.code]) ?? err.message;
+  return Object.assign(new Error(`${proto} ${formatAddress(a)}: ${why}`), { code: err.code });
+}

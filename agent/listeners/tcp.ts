@@ -1,0 +1,92 @@
+import net from 'node:net';
+import type { ListenAddress } from '../config/types.js';
+import { bindError, formatAddress, type Listener } from './listener.js';
+
+export interface TcpOptions {
+  maxConnections: number;
+  maxLine: number; // bytes
+  idleTimeoutMs: number; // 0 = never
+}
+
+export interface TcpHandlers {
+  /** complete lines (one or more, '\n'-separated), decoded */
+  text(text: string): void;
+  /** a line went over maxLine: it is skipped up to its newline */
+  overlong(preview: string): void;
+  /** a connection was refused because maxConnections were open */
+  refused(): void;
+}
+
+/** How long close() waits for clients to finish sending after it half-closes their connections. */
+const CLOSE_GRACE_MS = 1000;
+
+/**
+ * Line-framed statsd over TCP: a line split over several segments is one line, a partial last line
+ * waits for its newline (or for the end of the connection, when it is taken as a line too). Only
+ * complete lines are decoded, so a UTF-8 character split between segments survives.
+ */
+export async function listenTcp(addr: ListenAddress, opts: TcpOptions, on: TcpHandlers): Promise<Listener> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    let held: Buffer | null = null;
+    let discarding = false;
+    if (opts.idleTimeoutMs > 0) socket.setTimeout(opts.idleTimeoutMs, () => socket.destroy());
+    socket.on('data', (chunk: Buffer) => {
+      let start = 0;
+      if (discarding) {
+        const nl = chunk.indexOf(10);
+        if (nl < 0) return;
+        discarding = false;
+        start = nl + 1;
+      }
+      const last = chunk.lastIndexOf(10);
+      if (last >= start) {
+        on.text(held ? Buffer.concat([held, chunk.subarray(start, last)]).toString() : chunk.toString('utf8', start, last));
+        held = null;
+        start = last + 1;
+      }
+      if (start < chunk.length) {
+        // copy: the chunk's memory is reused by the stream
+        held = held ? Buffer.concat([held, chunk.subarray(start)]) : Buffer.from(chunk.subarray(start));
+        if (held.length > opts.maxLine) {
+          on.overlong(held.subarray(0, 80).toString());
+          held = null;
+          discarding = true;
+        }
+      }
+    });
+    socket.on('end', () => {
+      if (held && !discarding) on.text(held.toString());
+      held = null;
+      socket.end();
+    });
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.maxConnections = opts.maxConnections;
+  server.on('drop', () => on.refused());
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: addr.host, port: addr.port, ipv6Only: addr.family === 6 }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  }).catch((err: NodeJS.ErrnoException) => {
+    throw bindError('tcp', addr, err);
+  });
+  const bound = server.address() as net.AddressInfo;
+
+  return {
+    description: `tcp ${formatAddress({ ...addr, port: bound.port })}`,
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // half-close so clients see the end, and keep reading what they still send for a moment
+      for (const s of sockets) s.end();
+      const grace = setTimeout(() => sockets.forEach((s) => s.destroy()), CLOSE_GRACE_MS);
+      await closed;
+      clearTimeout(grace);
+    },
+  };
+}

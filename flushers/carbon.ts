@@ -1,0 +1,94 @@
+import net from 'node:net';
+import type { ListenAddress } from '../agent/config/types.js';
+import type { FlushSnapshot } from '../agent/flush/snapshot.js';
+import type { Log } from '../agent/log.js';
+import type { Flusher } from './flusher.js';
+import type { GraphiteNames } from './graphiteNames.js';
+import { PlaintextBatch } from './plaintext.js';
+
+const nowSeconds = (): number => Math.round(Date.now() / 1000);
+
+/**
+ * Plaintext carbon, one destination, one persistent connection opened on demand. Sends what etsy's
+ * graphite backend sends, graphiteStats included (values of the previous flush, as etsy), but
+ * `last_exception` is set on every failure, asynchronous ones included.
+ */
+export class CarbonFlusher implements Flusher {
+  readonly name = 'graphite';
+  private socket: net.Socket | null = null;
+  private failing = false;
+  private readonly stats = { last_flush: nowSeconds(), last_exception: 0, flush_time: 0, flush_length: 0 };
+
+  constructor(
+    private readonly dest: ListenAddress,
+    private readonly names: GraphiteNames,
+    private readonly connectTimeoutMs: number,
+    private readonly log: Log,
+  ) {}
+
+  private get where(): string {
+    return this.dest.family === 6 ? `[${this.dest.host}]:${this.dest.port}` : `${this.dest.host}:${this.dest.port}`;
+  }
+
+  async flush(snap: FlushSnapshot): Promise<void> {
+    const started = Date.now();
+    const batch = new PlaintextBatch(snap.ts).addSnapshot(snap, this.names);
+    const n = this.names;
+    batch.add(n.stat('graphiteStats.calculationtime'), Date.now() - started);
+    batch.add(n.stat('processing_time'), snap.derived.processingTime);
+    for (const key of ['last_exception', 'last_flush', 'flush_time', 'flush_length'] as const) {
+      batch.add(n.stat('graphiteStats.' + key), this.stats[key]);
+    }
+    const payload = batch.text();
+    try {
+      const socket = await this.connection();
+      const writeStart = Date.now();
+      await new Promise<void>((resolve, reject) => socket.write(payload, (err) => (err ? reject(err) : resolve())));
+      this.stats.flush_time = Date.now() - writeStart;
+      this.stats.flush_length = payload.length;
+      this.stats.last_flush = nowSeconds();
+      if (this.failing) this.log.info(`carbon ${this.where}: delivering again`);
+      this.failing = false;
+    } catch (err) {
+      this.stats.last_exception = nowSeconds();
+      this.socket?.destroy();
+      this.socket = null;
+      // once per outage, not once per flush
+      if (!this.failing) this.log.error(`carbon ${this.where}: ${(err as Error).message}; this flush (${batch.length} lines) is lost`);
+      this.failing = true;
+    }
+  }
+
+  private connection(): Promise<net.Socket> {
+    if (this.socket && !this.socket.destroyed) return Promise.resolve(this.socket);
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host: this.dest.host, port: this.dest.port });
+      const timer = setTimeout(() => socket.destroy(new Error(`connect timed out after ${this.connectTimeoutMs} ms`)), this.connectTimeoutMs);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        this.socket = socket;
+        resolve(socket);
+      });
+      socket.on('error', (err) => {
+        clearTimeout(timer);
+        if (this.socket === socket) this.socket = null;
+        reject(err);
+      });
+      socket.on('close', () => {
+        if (this.socket === socket) this.socket = null;
+      });
+      socket.on('data', () => {}); // carbon never answers; keep the stream flowing
+    });
+  }
+
+  async close(): Promise<void> {
+    const socket = this.socket;
+    this.socket = null;
+    if (!socket) return;
+    await new Promise<void>((resolve) => socket.end(resolve));
+  }
+
+  status(): Record<string, number> {
+    return { ...this.stats };
+  }
+}

@@ -1,0 +1,28 @@
+import type { FlushSnapshot } from '../agent/flush/snapshot.js';
+import type { Flusher } from './flusher.js';
+import type { GraphiteNames } from './graphiteNames.js';
+import { PlaintextBatch } from './plaintext.js';
+
+/** Prints each flush to stdout as the lines carbon would receive. */
+export class ConsoleFlusher implements Flusher {
+  readonly name = 'console';
+  private flushes = 0;
+
+  constructor(
+    private readonly names: GraphiteNames,
+    private readonly out: NodeJS.WritableStream = process.stdout,
+  ) {}
+
+  async flush(snap: FlushSnapshot): Promise<void> {
+    const batch = new PlaintextBatch(snap.ts).addSnapshot(snap, this.names);
+    batch.add(this.names.stat('processing_time'), snap.derived.processingTime);
+    this.out.write(batch.text());
+    this.flushes++;
+  }
+
+  async close(): Promise<void> {}
+
+  status(): Record<string, number> {
+    return { flushes: this.flushes };
+  }
+}

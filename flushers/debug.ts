@@ -1,0 +1,26 @@
+import type { FlushSnapshot } from '../agent/flush/snapshot.js';
+import type { Flusher } from './flusher.js';
+import type { GraphiteNames } from './graphiteNames.js';
+
+/** --debug: prints every flushed value whose name, or statsd key, matches the glob. */
+export class DebugFlusher implements Flusher {
+  readonly name = 'debug';
+
+  constructor(
+    private readonly names: GraphiteNames,
+    private readonly matches: (name: string) => boolean,
+    private readonly print: (line: string) => void,
+  ) {}
+
+  async flush(snap: FlushSnapshot): Promise<void> {
+    this.names.forEach(snap, (name, value, key) => {
+      if (this.matches(name) || (key !== undefined && this.matches(key))) this.print(`flushed ${name} ${value} ${snap.ts}`);
+    });
+  }
+
+  async close(): Promise<void> {}
+
+  status(): Record<string, number> {
+    return {};
+  }
+}
