@@ -104,6 +104,8 @@ describe("units", () => {
     assert.equal(parseDuration("1h"), 3_600_000);
     assert.equal(parseDuration("1d"), 86_400_000);
     assert.equal(parseDuration("1.5s"), 1500);
+    assert.equal(parseDuration("1.005s"), 1005);
+    assert.equal(parseSize("8 MiB"), 8 * 1024 ** 2);
     assert.equal(parseDuration(250), 250);
     assert.equal(parseDuration(0), 0);
     assert.equal(parseDuration("750"), 750);

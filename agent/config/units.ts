@@ -84,6 +84,7 @@ function parseScaled(value: unknown, units: ReadonlyArray<readonly [string, numb
   } else if (typeof value === "string") {
     const m = /^(\d+(?:\.\d+)?)\s*([A-Za-z]*)$/.exec(value.trim());
     const scale = m === null ? undefined : m[2] === "" ? 1 : units.find(([name]) => name === m[2])?.[1];
+    // rounded to 1e-6 so that binary fractions land on whole numbers: "1.005s" → 1005, not 1004.999…
     if (m !== null && scale !== undefined) result = Math.round(Number(m[1]) * scale * 1e6) / 1e6;
   }
   if (result === undefined || !Number.isSafeInteger(result) || result < 0) throw new UnitError(forms, value);

@@ -49,6 +49,7 @@
 #define DGRAM_BUF 65536
 #define WRAP_MARK 0xFFFFFFFFu
 #define MIN_RING 64u
+#define LINGER_US 50
 #define MAX_RING 0x7FFFFFFCu /* offsets stay below 2^31: plain JS smis */
 
 enum { RUNNING = 0, STOPPING = 1, ABORTING = 2 };
@@ -131,7 +132,7 @@ static void sleep_us(long us) {
 
 /* Reads the socket until EAGAIN (or until max datagrams). final: wait for ring space instead of
  * dropping. */
-static void drain_socket(ctx_t *c, int final, size_t max) {
+static size_t drain_socket(ctx_t *c, int final, size_t max) {
   size_t w = atomic_load_explicit(&c->wpos, memory_order_relaxed);
   size_t seen = 0;
   while (seen < max) {
@@ -174,11 +175,13 @@ static void drain_socket(ctx_t *c, int final, size_t max) {
     seen += (size_t)n;
     if (n < BATCH) break; /* the queue was emptied: skip the syscall that would say EAGAIN */
   }
+  return seen;
 }
 
 static void *thread_main(void *arg) {
   ctx_t *c = arg;
   struct pollfd pfd[2] = {{.fd = c->fd, .events = POLLIN}, {.fd = c->evfd, .events = POLLIN}};
+  int lingering = 0;
   for (;;) {
     int st = atomic_load(&c->state);
     if (st == ABORTING) break;
@@ -186,13 +189,21 @@ static void *thread_main(void *arg) {
       drain_socket(c, 1, c->drain_cap);
       break;
     }
+    if (lingering) {
+      /* Traffic is flowing: look at the socket again after a short sleep instead of blocking in
+       * poll(). Not waiting on the socket means senders do not have to wake this thread for every
+       * datagram (a cross-CPU wake-up each), and the datagrams of the interval come in one batch. */
+      sleep_us(LINGER_US);
+      lingering = drain_socket(c, 0, (size_t)-1) > 0;
+      continue;
+    }
     int r = poll(pfd, 2, -1);
     if (r < 0) {
       if (errno != EINTR) sleep_us(1000);
       continue;
     }
     if (pfd[1].revents) continue; /* stop or abort: re-read state (eventfd stays readable) */
-    if (pfd[0].revents) drain_socket(c, 0, (size_t)-1);
+    if (pfd[0].revents) lingering = drain_socket(c, 0, (size_t)-1) > 0;
   }
   atomic_store(&c->finished, 1);
   notify(c);
