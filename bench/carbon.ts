@@ -2,7 +2,6 @@
  * times. Received bytes are only stored while load runs and parsed afterwards (scan), so the
  * bench process does not compete for CPU during a measurement. */
 import net from "node:net";
-import { pollUntil } from "./proc.js";
 
 interface Chunk {
   at: number; // arrival, wall-clock epoch ms (sub-ms precision)
@@ -10,7 +9,7 @@ interface Chunk {
   data: Buffer;
 }
 
-/** A flush as seen at carbon: chunks with no gap longer than BURST_GAP_MS between them. */
+/** A flush as seen at carbon (see bursts()). */
 export interface Burst {
   first: number; // chunk index range [first, last]
   last: number;
@@ -23,6 +22,7 @@ export interface Line {
   value: number;
   ts: number;
   chunk: number; // index of the chunk that completed the line (compare with mark())
+  conn: number;
 }
 
 /** Flushes are 1 s apart; a 250 ms silence reliably separates two of them, while one flush of
@@ -34,6 +34,7 @@ export const wallClock = (): number => performance.timeOrigin + performance.now(
 export class FakeCarbon {
   private readonly chunks: Chunk[] = [];
   private readonly sockets = new Set<net.Socket>();
+  private readonly closed = new Set<number>(); // connections ended by their sender
   private nextConn = 0;
 
   private constructor(
@@ -57,7 +58,10 @@ export class FakeCarbon {
     this.sockets.add(sock);
     sock.on("data", (data: Buffer) => this.chunks.push({ at: wallClock(), conn, data }));
     sock.on("error", () => sock.destroy());
-    sock.on("close", () => this.sockets.delete(sock));
+    sock.on("close", () => {
+      this.sockets.delete(sock);
+      this.closed.add(conn);
+    });
   }
 
   /** A position in the recording; scan/bursts results carry chunk indexes comparable to it. */
@@ -68,30 +72,70 @@ export class FakeCarbon {
   /** Drops everything recorded (between scenarios, to bound memory). */
   reset(): void {
     this.chunks.length = 0;
+    this.closed.clear();
   }
 
+  /** Flush bursts. A connection its sender has closed carried one flush (etsy connects once per
+   * flush; its stream may pause while the next flush is computed). On a connection still open
+   * (persistent, as tally's and collectd's), a silence of more than BURST_GAP_MS separates two
+   * flushes. Sorted by start. */
   bursts(): Burst[] {
-    const out: Burst[] = [];
+    const all: Burst[] = [];
+    const current = new Map<number, Burst>();
     this.chunks.forEach((c, i) => {
-      const cur = out[out.length - 1];
-      if (cur && c.at - cur.end <= BURST_GAP_MS) {
+      const cur = current.get(c.conn);
+      if (cur && (this.closed.has(c.conn) || c.at - cur.end <= BURST_GAP_MS)) {
         cur.last = i;
         cur.end = c.at;
       } else {
-        out.push({ first: i, last: i, start: c.at, end: c.at });
+        const b = { first: i, last: i, start: c.at, end: c.at };
+        all.push(b);
+        current.set(c.conn, b);
       }
     });
-    return out;
+    return all.sort((a, b) => a.start - b.start);
   }
 
-  /** Waits until n flush bursts that started after `after` (epoch ms) are complete (followed by
-   * a quiet gap). Returns false on timeout. */
-  waitForBursts(n: number, after: number, timeoutMs: number): Promise<boolean> {
-    return pollUntil(() => {
-      const later = this.bursts().filter((b) => b.start > after);
-      const last = later[n - 1];
-      return last !== undefined && (later.length > n || wallClock() - last.end > BURST_GAP_MS);
-    }, timeoutMs);
+  /** Returns a poll function telling whether a line `path value ts` with value > 0 has arrived
+   * at or after chunk `from`. Searches raw bytes (cheap even behind a 100 MB flush) and keeps a
+   * little of each connection's previous chunk so a line split across chunks is still found. */
+  watchFor(path: string, from: number): () => Line | null {
+    const needle = Buffer.from(`\n${path} `, "latin1");
+    const tails = new Map<number, Buffer>();
+    let next = from;
+    let found: Line | null = null;
+    return () => {
+      for (; !found && next < this.chunks.length; next++) {
+        const c = this.chunks[next]!;
+        // A connection's first bytes start a line: pretend a newline precedes them.
+        const head = tails.get(c.conn) ?? (this.firstChunkOf(c.conn) === next ? Buffer.from("\n") : Buffer.alloc(0));
+        const buf = Buffer.concat([head, c.data]);
+        tails.set(c.conn, buf.subarray(Math.max(0, buf.length - needle.length - 64)));
+        for (let at = buf.indexOf(needle); at !== -1; at = buf.indexOf(needle, at + 1)) {
+          const rest = buf.toString("latin1", at + needle.length, Math.min(buf.length, at + needle.length + 64));
+          const [value, ts] = rest.split(/[ \n]/);
+          if (Number(value) > 0 && rest.includes("\n")) {
+            found = { path, value: Number(value), ts: Number(ts), chunk: next, conn: c.conn };
+            break;
+          }
+        }
+      }
+      return found;
+    };
+  }
+
+  private firstChunkOf(conn: number): number {
+    return this.chunks.findIndex((c) => c.conn === conn);
+  }
+
+  /** Whether every connection that delivered data before chunk `before`, except `conn`, has
+   * been closed by its sender (etsy ends each flush's connection once all of it is written). */
+  earlierConnectionsClosed(before: number, conn: number): boolean {
+    for (let i = 0; i < before; i++) {
+      const c = this.chunks[i]!.conn;
+      if (c !== conn && !this.closed.has(c)) return false;
+    }
+    return true;
   }
 
   /** Parses every recorded `path value ts` line, in arrival order. Lines split across chunks of
@@ -108,22 +152,10 @@ export class FakeCarbon {
         if (sp2 === -1 || sp2 > nl) continue;
         const value = Number(text.slice(sp1 + 1, sp2));
         const ts = Number(text.slice(sp2 + 1, nl));
-        visit({ path: text.slice(start, sp1), value, ts, chunk: i });
+        visit({ path: text.slice(start, sp1), value, ts, chunk: i, conn: c.conn });
       }
       partial.set(c.conn, text.slice(start));
     }
-  }
-
-  /** Waits until some flushed line satisfies pred. */
-  waitForLine(pred: (l: Line) => boolean, timeoutMs: number): Promise<boolean> {
-    let scanned = -1;
-    return pollUntil(() => {
-      if (this.chunks.length === scanned) return false;
-      scanned = this.chunks.length;
-      let found = false;
-      this.scan((l) => (found ||= pred(l)));
-      return found;
-    }, timeoutMs, 100);
   }
 
   async close(): Promise<void> {

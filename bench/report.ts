@@ -111,17 +111,28 @@ export function renderReport(rep: Report): string {
   out.push("", "Notes:", "");
   for (const s of rep.servers) out.push(`- ${s.name}: ${s.unavailable ? `${s.unavailable}; ` : ""}${s.rcvbufNote}.`);
   out.push(...rep.environment.map((e) => `- ${e}`));
+  const limited = rep.scenarios.flatMap((s) =>
+    s.kind !== "ramp"
+      ? []
+      : [...(rep.cells.get(s.id)?.values() ?? [])].flatMap((c) =>
+          c.kind === "ramp" ? c.result.steps.filter((st) => st.generatorLimited).map((st) => st.achieved / s.metricsPerDatagram) : [],
+        ),
+  );
+  if (limited.length)
+    out.push(`- The load generator could not keep some asked rates: it peaked at ${int(Math.max(...limited))} datagrams/s on core 1 here, so a "≥" result there is the generator's limit, not the server's.`);
   out.push(
-    "- (a)/(b): one fresh server per scenario; each rate is sent for the step duration, then the bench waits for two more flushes and compares the counter totals flushed since the step began with what the generator sent; the ramp stops at the first step with ≥ 0.1 % loss. \"≥\" = no failure up to the top rate or up to what the generator could send.",
+    "- Two more flushes after a load: the bench sends a counter under a fresh key every 250 ms until a flush carrying it reaches carbon, then does it again with another key (and waits for any earlier per-flush connection to close). The server's socket queue is FIFO, so the first of those flushes accounts for everything sent before; the second proves the first was delivered in full. These few datagrams are also in the kernel drop counts.",
+    "- (a)/(b): one fresh server per scenario; each rate is sent for the step duration, then after two more flushes the counter totals flushed since the step began are compared with what the generator sent; the ramp stops at the first step with ≥ 0.1 % loss. \"≥\" = no failure up to the top rate or up to what the generator could send.",
     "- (c)/(d) \"samples counted\" = samples the server's flushes account for / samples sent, after the load plus two flushes: timers = sum of per-flush counts; counters = sum of per-flush counts (collectd: its running total) divided by 1/sample-rate, i.e. a lost `@0.1` datagram costs 10; sets = sum of per-flush distinct counts (each member is sent once, so that equals samples received); gauges = each gauge gets one absolute set to 1e9 then random `+1000` / `-1` deltas (< 1000 of them), so its final value decodes exactly into how many of each arrived.",
-    "- Flush spacing = time between the first bytes of consecutive flush bursts at carbon (bursts are separated by ≥ 250 ms of silence), from load start to two flushes after it. Lateness = arrival of a burst's first bytes minus the wall-clock slot boundary (multiple of the flush interval) before it; a skipped slot shows in the spacing instead.",
+    "- Flush spacing = time between the first bytes of consecutive flushes at carbon, from load start to two flushes after it (a flush = one connection for a server that connects per flush, as etsy; on a persistent connection, data separated by ≥ 250 ms of silence). Lateness = arrival of a flush's first bytes minus the wall-clock slot boundary (multiple of the flush interval) before it; a skipped slot shows in the spacing instead.",
     "- processing_time = `stats.statsd.processing_time`, the ms a server reports spending on its flush math. Peak RSS = VmHWM from /proc (summed over child processes) just before SIGTERM.",
   );
 
   const ramps = rep.scenarios.filter((s) => s.kind === "ramp");
   if (ramps.length) {
-    out.push("", "Ramp steps:", "", tableLine(["scenario", "server", "rate asked", "rate sent", "sent", "counted", "loss", "result"]));
-    out.push(tableLine(["---", "---", "---:", "---:", "---:", "---:", "---:", "---"]));
+    out.push("", "Ramp steps (rates and totals in metrics; kernel drops in datagrams):", "");
+    out.push(tableLine(["scenario", "server", "rate asked", "rate sent", "sent", "counted", "loss", "kernel drops", "result"]));
+    out.push(tableLine(["---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---"]));
     for (const s of ramps)
       for (const srv of rep.servers) {
         const cell = rep.cells.get(s.id)?.get(srv.key);
@@ -136,9 +147,35 @@ export function renderReport(rep: Report): string {
               int(st.expected),
               int(st.counted),
               `${(st.loss * 100).toFixed(3)} %`,
+              st.kernelDrops === null ? "?" : int(st.kernelDrops),
               [st.pass ? "pass" : "fail", st.generatorLimited ? "generator-limited" : "", st.flushed ? "" : "no 2 flushes"].filter(Boolean).join(", "),
             ]),
           );
+      }
+  }
+
+  const loads = rep.scenarios.filter((s) => s.kind === "load");
+  if (loads.length) {
+    out.push("", "Fixed loads (one sample per datagram):", "");
+    out.push(tableLine(["scenario", "server", "sent", "send time (s)", "counted", "kernel drops", "flushes after load"]));
+    out.push(tableLine(["---", "---", "---:", "---:", "---:", "---:", "---"]));
+    for (const s of loads)
+      for (const srv of rep.servers) {
+        const cell = rep.cells.get(s.id)?.get(srv.key);
+        if (cell?.kind !== "load") continue;
+        const r = cell.result;
+        const o = sumTallies([r.observed.counters, r.observed.timers, r.observed.gauges, r.observed.sets]);
+        out.push(
+          tableLine([
+            s.id,
+            srv.name,
+            int(r.load.sent),
+            r.load.seconds.toFixed(2),
+            int(o.counted),
+            r.kernelDrops === null ? "?" : int(r.kernelDrops),
+            r.flushed ? "2 seen" : "timed out",
+          ]),
+        );
       }
   }
   return out.join("\n");

@@ -1,10 +1,13 @@
 /** `npm run bench`: tally vs etsy statsd vs collectd's statsd plugin on loopback, same load, same
  * run. Prints a Markdown table and notes on stdout; progress goes to stderr.
  *
- *   node dist/bench/run.js [--only a,b,c,d] [--servers tally,etsy,collectd] [--quick]
+ *   node dist/bench/run.js [--only a,b,c,d] [--servers tally,etsy,collectd] [--quick] [--rate N]
+ *
+ * --quick: short smoke run (fewer ramp steps, smaller (c)/(d)); --rate: send (c)/(d) at N
+ * samples/s instead of 250,000 (at a rate a server keeps up with, every share must be 100 %).
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { availableParallelism, tmpdir } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -26,12 +29,15 @@ function parseOptions() {
       only: { type: "string", default: "a,b,c,d" },
       servers: { type: "string", default: Object.keys(SERVERS).join(",") },
       quick: { type: "boolean", default: false },
+      rate: { type: "string" }, // override the (c)/(d) send rate, e.g. to validate counting at a lossless rate
     },
   });
   const list = (s: string) => s.split(",").map((x) => x.trim()).filter(Boolean);
   const servers = list(values.servers);
   for (const s of servers) if (!SERVERS[s]) throw new Error(`unknown server ${s} (have ${Object.keys(SERVERS).join(", ")})`);
-  return { scenarios: list(values.only), servers, quick: values.quick };
+  const rate = values.rate === undefined ? undefined : Number(values.rate);
+  if (rate !== undefined && !(rate > 0)) throw new Error(`bad --rate ${values.rate}`);
+  return { scenarios: list(values.only), servers, quick: values.quick, rate };
 }
 
 /** The bench process itself (fake carbon) shares core 1 with the load generator, so core 0
@@ -40,14 +46,17 @@ async function pinSelf(): Promise<void> {
   await runCommand("taskset", ["-a", "-p", "-c", "1", String(process.pid)], 5000).catch((e: Error) => log(`warning: could not pin bench: ${e.message}`));
 }
 
-async function environment(): Promise<string[]> {
-  const read = (p: string) => {
-    try {
-      return readFileSync(p, "utf8").trim();
-    } catch {
-      return "?";
-    }
-  };
+const read = (p: string): string => {
+  try {
+    return readFileSync(p, "utf8").trim();
+  } catch {
+    return "?";
+  }
+};
+/** 1-minute load average: other work on the machine skews every number here. */
+const loadAverage = (): string => read("/proc/loadavg").split(" ")[0] ?? "?";
+
+async function environment(loadAtStart: string): Promise<string[]> {
   const etsyVersion = (() => {
     try {
       return (JSON.parse(read(join(root, "node_modules/statsd/package.json"))) as { version: string }).version;
@@ -60,7 +69,8 @@ async function environment(): Promise<string[]> {
     .catch(() => "not installed");
   return [
     `Kernel defaults (untouched): net.core.rmem_default = ${read("/proc/sys/net/core/rmem_default")}, net.core.rmem_max = ${read("/proc/sys/net/core/rmem_max")} (a SO_RCVBUF request is capped at rmem_max and then doubled by the kernel for bookkeeping).`,
-    `Server pinned to core 0 (taskset -c 0), load generator (bench/loadgen.c, cc -O2, sendmmsg) and the bench process with the fake carbon to core 1; ${availableParallelism()} CPUs, node ${process.version}, etsy statsd ${etsyVersion} (graphite backend), collectd ${collectdVersion}; flush interval ${FLUSH_INTERVAL_MS / 1000} s everywhere.`,
+    `Server pinned to core 0 (taskset -c 0), load generator (bench/loadgen.c, cc -O2, sendmmsg) and the bench process with the fake carbon to core 1; ${cpus().length} CPUs, node ${process.version}, etsy statsd ${etsyVersion} (graphite backend), collectd ${collectdVersion}; flush interval ${FLUSH_INTERVAL_MS / 1000} s everywhere.`,
+    `Load average (1 min) at start ${loadAtStart}, at end ${loadAverage()}: anything else running on these cores (above ~0 before the bench starts) makes the servers lose datagrams.`,
     "collectd names: counters `bench.statsd.derive-<key>` (running total, StoreRates false), timer counts `bench.statsd.gauge-<key>-count` (TimerCount true, DeleteTimers true), gauges `bench.statsd.gauge-<key>`, sets `bench.statsd.objects-<key>`, with the key's dots replaced by `_` by write_graphite; it reports no flush math time. Its reads run on its own schedule from start-up, not on wall-clock slots, and write_graphite sends in 1428-byte blocks plus a flush every interval.",
   ];
 }
@@ -68,6 +78,7 @@ async function environment(): Promise<string[]> {
 async function main(): Promise<void> {
   const opts = parseOptions();
   const sizes = opts.quick ? QUICK : FULL;
+  const loadAtStart = loadAverage();
   await pinSelf();
   const tmp = mkdtempSync(join(tmpdir(), "tally-bench-"));
   let carbon: FakeCarbon | undefined;
@@ -82,6 +93,7 @@ async function main(): Promise<void> {
     const cells = new Map<string, Map<string, Cell>>();
     for (const id of opts.scenarios) {
       const scenario = buildScenario(id, sizes);
+      if (scenario.kind === "load" && opts.rate) scenario.rate = opts.rate;
       scenarios.push(scenario);
       const file = join(tmp, `scenario-${id}.bin`);
       writeDatagramFile(file, scenario.datagrams);
@@ -97,7 +109,7 @@ async function main(): Promise<void> {
       }
       rmSync(file, { force: true });
     }
-    const report: Report = { servers: columns, scenarios, cells, environment: await environment() };
+    const report: Report = { servers: columns, scenarios, cells, environment: await environment(loadAtStart) };
     process.stdout.write(`${renderReport(report)}\n`);
   } finally {
     killAllChildren();

@@ -5,8 +5,8 @@ import { createSocket } from "node:dgram";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import type { ChildProcess } from "node:child_process";
-import type { FakeCarbon } from "./carbon.js";
-import { pollUntil, runCommand, spawnTracked, stopChild, tail, withTimeout } from "./proc.js";
+import type { FakeCarbon, Line } from "./carbon.js";
+import { pollUntil, runCommand, sleep, spawnTracked, stopChild, tail } from "./proc.js";
 
 export interface ServerContext {
   root: string; // project root
@@ -161,10 +161,6 @@ LoadPlugin statsd
 
 export const SERVERS: Record<string, ServerSpec> = { tally, etsy, collectd };
 
-/** Key of the probe counter sent until it shows up at carbon: proves the UDP listener and the
- * flush path both work before any measurement. */
-const PROBE_KEY = "bench.ready";
-
 export interface RunningServer {
   spec: ServerSpec;
   pid: number;
@@ -173,6 +169,9 @@ export interface RunningServer {
   alive(): boolean;
   output(): string;
   peakRssKiB(): number | null;
+  socketDrops(): Promise<number | null>;
+  /** See flushMarker. */
+  flushMarker(timeoutMs: number): Promise<Line | null>;
   stop(): Promise<void>;
 }
 
@@ -191,6 +190,8 @@ export async function startServer(spec: ServerSpec, ctx: ServerContext, carbon: 
     alive,
     output,
     peakRssKiB: () => peakRssKiB(child.pid ?? -1),
+    socketDrops: async () => (await udpSocketStats(ctx.udpPort))?.drops ?? null,
+    flushMarker: (timeoutMs) => flushMarker(spec.naming, ctx.udpPort, carbon, alive, timeoutMs),
     stop: () => stopChild(child),
   };
   try {
@@ -200,22 +201,41 @@ export async function startServer(spec: ServerSpec, ctx: ServerContext, carbon: 
       const ok = await pollUntil(() => !alive() || pattern.test(output()), 20_000);
       if (!ok || !alive()) throw new Error(`no ready line (${pattern})`);
     }
-    const probe = spec.naming.counter(PROBE_KEY);
-    const seen = carbon.waitForLine((l) => l.path === probe, 20_000);
-    const sock = createSocket("udp4");
-    let done = false;
-    void seen.then(() => (done = true));
-    while (!done && alive()) {
-      sock.send(`${PROBE_KEY}:1|c`, ctx.udpPort, "127.0.0.1");
-      await withTimeout(seen, 250);
-    }
-    sock.close();
-    if (!(await seen) || !alive()) throw new Error("probe metric never reached carbon");
-    server.rcvbuf = await udpRcvbuf(ctx.udpPort);
+    // Proves the UDP listener and the flush path both work before any measurement.
+    if (!(await flushMarker(spec.naming, ctx.udpPort, carbon, alive, 20_000))) throw new Error("marker metric never reached carbon");
+    server.rcvbuf = (await udpSocketStats(ctx.udpPort))?.rcvbuf ?? null;
     return server;
   } catch (e) {
     await stopChild(child, 1000);
     throw new Error(`${spec.name} failed to start: ${(e as Error).message}\n${output()}`);
+  }
+}
+
+let markers = 0;
+
+/** Sends a counter under a never-used key (so any sighting of it is fresh) every 250 ms until a
+ * flush carrying it reaches carbon, and returns that line (null on timeout or server exit). The
+ * socket queue is FIFO, so that flush accounts for every datagram sent before the marker; once a
+ * second marker has been seen, the flush holding the first has been delivered in full. */
+async function flushMarker(naming: Naming, port: number, carbon: FakeCarbon, alive: () => boolean, timeoutMs: number): Promise<Line | null> {
+  const key = `bench.marker.m${markers++}`;
+  const seen = carbon.watchFor(naming.counter(key), carbon.mark());
+  const sock = createSocket("udp4");
+  try {
+    const deadline = Date.now() + timeoutMs;
+    let lastSend = 0;
+    while (alive() && Date.now() < deadline) {
+      if (Date.now() - lastSend >= 250) {
+        sock.send(`${key}:1|c`, port, "127.0.0.1");
+        lastSend = Date.now();
+      }
+      const line = seen();
+      if (line) return line;
+      await sleep(25);
+    }
+    return null;
+  } finally {
+    sock.close();
   }
 }
 
@@ -232,11 +252,19 @@ function peakRssKiB(pid: number): number | null {
   }
 }
 
-async function udpRcvbuf(port: number): Promise<number | null> {
+export interface SocketStats {
+  rcvbuf: number; // bytes the kernel allows queued (ss rb)
+  drops: number; // datagrams the kernel dropped because the queue was full (ss d)
+}
+
+/** Kernel view of the server's UDP socket(s) on `port`, summed if it binds several. */
+export async function udpSocketStats(port: number): Promise<SocketStats | null> {
   try {
     const out = await runCommand("ss", ["-Huamn", `sport = :${port}`], 5000);
-    const m = /rb(\d+)/.exec(out);
-    return m ? Number(m[1]) : null;
+    const mem = [...out.matchAll(/skmem:\(([^)]*)\)/g)].map((m) => m[1]!);
+    if (!mem.length) return null;
+    const field = (name: string) => mem.reduce((a, m) => a + Number(new RegExp(`(?:^|,)${name}(\\d+)`).exec(m)?.[1] ?? 0), 0);
+    return { rcvbuf: field("rb"), drops: field("d") };
   } catch {
     return null;
   }

@@ -49,6 +49,11 @@
 #define DGRAM_BUF 65536
 #define WRAP_MARK 0xFFFFFFFFu
 #define MIN_RING 64u
+/* While datagrams keep coming, the thread sleeps this long between two reads of the socket instead
+ * of blocking in poll(): ~100 us in practice with the default 50 us timer slack, i.e. ~100
+ * datagrams at 1M/s, far below what even the default 208 KiB socket buffer holds. Measured on
+ * loopback at 300k datagrams/s: the process CPU time drops from ~2.5 s to ~1.1 s for 900k
+ * datagrams (no per-datagram wake-ups of this thread), with the same (zero) loss. */
 #define LINGER_US 50
 #define MAX_RING 0x7FFFFFFCu /* offsets stay below 2^31: plain JS smis */
 
@@ -174,6 +179,8 @@ static size_t drain_socket(ctx_t *c, int final, size_t max) {
     publish(c, w);
     seen += (size_t)n;
     if (n < BATCH) break; /* the queue was emptied: skip the syscall that would say EAGAIN */
+    /* A sender faster than this loop would keep it here forever: let stop()/abort in. */
+    if (!final && atomic_load_explicit(&c->state, memory_order_relaxed) != RUNNING) break;
   }
   return seen;
 }
