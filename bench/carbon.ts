@@ -15,6 +15,7 @@ export interface Burst {
   last: number;
   start: number; // arrival of the first chunk, epoch ms
   end: number;
+  maxTs: number; // newest graphite timestamp (s) among its lines; NaN if none
 }
 
 export interface Line {
@@ -25,8 +26,16 @@ export interface Line {
   conn: number;
 }
 
-/** Flushes are 1 s apart; a 250 ms silence reliably separates two of them, while one flush of
- * even tens of MB streams without such gaps. */
+/** How a server's flushes are told apart at carbon:
+ * - "connection": it connects once per flush (etsy); a closed connection is one flush, even if
+ *   its stream paused while the server computed the next one;
+ * - "timestamp": every line of a flush carries the flush's own timestamp (tally), so a new
+ *   timestamp on a connection starts a new flush even when flushes stream back to back;
+ * - "silence": neither holds (collectd's write_graphite mixes values of consecutive reads in
+ *   one buffer); more than BURST_GAP_MS without data on a connection separates two flushes. */
+export type FlushSplit = "connection" | "timestamp" | "silence";
+
+/** Flushes are 1 s apart; a 250 ms silence reliably separates two of them. */
 const BURST_GAP_MS = 250;
 
 export const wallClock = (): number => performance.timeOrigin + performance.now();
@@ -75,23 +84,34 @@ export class FakeCarbon {
     this.closed.clear();
   }
 
-  /** Flush bursts. A connection its sender has closed carried one flush (etsy connects once per
-   * flush; its stream may pause while the next flush is computed). On a connection still open
-   * (persistent, as tally's and collectd's), a silence of more than BURST_GAP_MS separates two
-   * flushes. Sorted by start. */
-  bursts(): Burst[] {
+  /** Splits the recording into flushes, the way `split` says this server's flushes can be told
+   * apart; sorted by start. */
+  bursts(split: FlushSplit): Burst[] {
     const all: Burst[] = [];
-    const current = new Map<number, Burst>();
-    this.chunks.forEach((c, i) => {
-      const cur = current.get(c.conn);
-      if (cur && (this.closed.has(c.conn) || c.at - cur.end <= BURST_GAP_MS)) {
-        cur.last = i;
-        cur.end = c.at;
+    const current = new Map<number, { burst: Burst; ts: number }>();
+    const burstOf: Burst[] = []; // by chunk index
+    const visit = (i: number, conn: number, ts: number): void => {
+      const at = this.chunks[i]!.at;
+      const cur = current.get(conn);
+      const same =
+        cur !== undefined &&
+        (split === "timestamp" ? cur.ts === ts : (split === "connection" && this.closed.has(conn)) || at - cur.burst.end <= BURST_GAP_MS);
+      if (same) {
+        cur.burst.last = i;
+        cur.burst.end = at;
+        burstOf[i] ??= cur.burst;
       } else {
-        const b = { first: i, last: i, start: c.at, end: c.at };
-        all.push(b);
-        current.set(c.conn, b);
+        const burst = { first: i, last: i, start: at, end: at, maxTs: NaN };
+        all.push(burst);
+        current.set(conn, { burst, ts });
+        burstOf[i] = burst;
       }
+    };
+    if (split === "timestamp") this.scan((l) => visit(l.chunk, l.conn, l.ts));
+    else this.chunks.forEach((c, i) => visit(i, c.conn, NaN));
+    this.scan((l) => {
+      const b = burstOf[l.chunk];
+      if (b && !(b.maxTs >= l.ts)) b.maxTs = l.ts;
     });
     return all.sort((a, b) => a.start - b.start);
   }

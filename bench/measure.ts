@@ -117,15 +117,15 @@ export async function runFixedLoad(s: LoadScenario, server: RunningServer, env: 
   const kernelDrops = await dropDelta(server, dropsBefore);
   const crashed = !server.alive();
   const peakRssKiB = server.peakRssKiB();
-  const bursts = env.carbon.bursts().filter((b) => b.start >= start && b.first >= from);
+  const bursts = env.carbon.bursts(server.spec.flushSplit).filter((b) => b.start >= start && b.first >= from);
   const gaps = bursts.slice(1).map((b, i) => b.start - bursts[i]!.start);
   const iv = env.flushIntervalMs;
-  // Lateness: how long after the wall-clock slot boundary (a multiple of the interval) a flush
-  // arrives; a missed slot shows up in spacing instead. Arrivals a hair before a boundary (timer
-  // and clock granularity) count as on time rather than as ~1 interval late.
+  // Lateness: arrival of a flush's first bytes after the wall-clock slot boundary it belongs to:
+  // the boundary at or before its timestamp (tally stamps the slot itself; etsy the flush time
+  // rounded to the second, possibly up) or before its arrival, whichever is earlier.
   const lateness = bursts.map((b) => {
-    const phase = b.start % iv;
-    return phase > iv - 5 ? phase - iv : phase;
+    const ref = Number.isFinite(b.maxTs) ? Math.min(b.maxTs * 1000, b.start) : b.start;
+    return b.start - Math.floor(ref / iv) * iv;
   });
   return {
     load,

@@ -14,16 +14,14 @@ export function spawnTracked(cmd: string, args: string[], opts: SpawnOptions = {
   return child;
 }
 
+/** Signals the child's process group. While any member is alive the group id cannot be reused,
+ * so this reaches only the child and what it forked, even after the child itself has exited. */
 function signalGroup(child: ChildProcess, sig: NodeJS.Signals): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  if (child.pid === undefined) return;
   try {
     process.kill(-child.pid, sig);
   } catch {
-    try {
-      child.kill(sig);
-    } catch {
-      /* already gone */
-    }
+    /* group already gone */
   }
 }
 

@@ -16,7 +16,7 @@ import { buildLoadgen } from "./loadgen.js";
 import { runFixedLoad, runRamp, type Env } from "./measure.js";
 import { killAllChildren, runCommand } from "./proc.js";
 import { renderReport, type Cell, type Report, type ServerColumn } from "./report.js";
-import { buildScenario, FULL, QUICK, writeDatagramFile, type Scenario } from "./scenarios.js";
+import { buildScenario, FULL, QUICK, SCENARIO_IDS, writeDatagramFile, type Scenario } from "./scenarios.js";
 import { freeUdpPort, SERVERS, startServer, type RunningServer } from "./servers.js";
 
 const FLUSH_INTERVAL_MS = 1000;
@@ -26,7 +26,7 @@ const log = (m: string): void => void process.stderr.write(`${m}\n`);
 function parseOptions() {
   const { values } = parseArgs({
     options: {
-      only: { type: "string", default: "a,b,c,d" },
+      only: { type: "string", default: SCENARIO_IDS.join(",") },
       servers: { type: "string", default: Object.keys(SERVERS).join(",") },
       quick: { type: "boolean", default: false },
       rate: { type: "string" }, // override the (c)/(d) send rate, e.g. to validate counting at a lossless rate
@@ -35,6 +35,7 @@ function parseOptions() {
   const list = (s: string) => s.split(",").map((x) => x.trim()).filter(Boolean);
   const servers = list(values.servers);
   for (const s of servers) if (!SERVERS[s]) throw new Error(`unknown server ${s} (have ${Object.keys(SERVERS).join(", ")})`);
+  for (const id of list(values.only)) if (!SCENARIO_IDS.includes(id)) throw new Error(`unknown scenario ${id} (have ${SCENARIO_IDS.join(", ")})`);
   const rate = values.rate === undefined ? undefined : Number(values.rate);
   if (rate !== undefined && !(rate > 0)) throw new Error(`bad --rate ${values.rate}`);
   return { scenarios: list(values.only), servers, quick: values.quick, rate };
@@ -75,15 +76,23 @@ async function environment(loadAtStart: string): Promise<string[]> {
   ];
 }
 
+let tmp: string | undefined; // scratch dir: datagram files, configs, the loadgen binary
+
+function cleanup(): void {
+  killAllChildren();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  tmp = undefined;
+}
+
 async function main(): Promise<void> {
   const opts = parseOptions();
-  const sizes = opts.quick ? QUICK : FULL;
+  const sizes = { ...(opts.quick ? QUICK : FULL), ...(opts.rate ? { loadRate: opts.rate } : {}) };
   const loadAtStart = loadAverage();
   await pinSelf();
-  const tmp = mkdtempSync(join(tmpdir(), "tally-bench-"));
+  const dir = (tmp = mkdtempSync(join(tmpdir(), "tally-bench-")));
   let carbon: FakeCarbon | undefined;
   try {
-    const loadgen = await buildLoadgen(root, tmp);
+    const loadgen = await buildLoadgen(root, dir);
     carbon = await FakeCarbon.start();
     const columns: ServerColumn[] = opts.servers.map((key) => {
       const spec = SERVERS[key]!;
@@ -93,9 +102,8 @@ async function main(): Promise<void> {
     const cells = new Map<string, Map<string, Cell>>();
     for (const id of opts.scenarios) {
       const scenario = buildScenario(id, sizes);
-      if (scenario.kind === "load" && opts.rate) scenario.rate = opts.rate;
       scenarios.push(scenario);
-      const file = join(tmp, `scenario-${id}.bin`);
+      const file = join(dir, `scenario-${id}.bin`);
       writeDatagramFile(file, scenario.datagrams);
       const row = new Map<string, Cell>();
       cells.set(id, row);
@@ -105,7 +113,7 @@ async function main(): Promise<void> {
           continue;
         }
         log(`${scenario.title} — ${col.name}`);
-        row.set(col.key, await runOne(scenario, col, { carbon, loadgen, file, udpPort: 0, flushIntervalMs: FLUSH_INTERVAL_MS }, tmp));
+        row.set(col.key, await runOne(scenario, col, { carbon, loadgen, file, udpPort: 0, flushIntervalMs: FLUSH_INTERVAL_MS }, dir));
       }
       rmSync(file, { force: true });
     }
@@ -114,12 +122,12 @@ async function main(): Promise<void> {
   } finally {
     killAllChildren();
     await carbon?.close();
-    rmSync(tmp, { recursive: true, force: true });
+    cleanup();
   }
 }
 
 /** One scenario against one fresh server process. */
-async function runOne(scenario: Scenario, col: ServerColumn, base: Env, tmp: string): Promise<Cell> {
+async function runOne(scenario: Scenario, col: ServerColumn, base: Env, scratch: string): Promise<Cell> {
   const spec = SERVERS[col.key]!;
   const env: Env = { ...base, udpPort: await freeUdpPort() };
   env.carbon.reset();
@@ -127,7 +135,7 @@ async function runOne(scenario: Scenario, col: ServerColumn, base: Env, tmp: str
   try {
     server = await startServer(
       spec,
-      { root, dir: mkdtempSync(join(tmp, `${col.key}-`)), udpPort: env.udpPort, carbonPort: env.carbon.port, flushIntervalMs: env.flushIntervalMs },
+      { root, dir: mkdtempSync(join(scratch, `${col.key}-`)), udpPort: env.udpPort, carbonPort: env.carbon.port, flushIntervalMs: env.flushIntervalMs },
       env.carbon,
     );
     col.rcvbuf = server.rcvbuf;
@@ -144,15 +152,15 @@ async function runOne(scenario: Scenario, col: ServerColumn, base: Env, tmp: str
 }
 
 // Children must not outlive the bench, whichever way it ends.
-process.on("exit", killAllChildren);
+process.on("exit", cleanup);
 for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const)
   process.on(sig, () => {
-    killAllChildren();
+    cleanup();
     process.exit(130);
   });
 
 main().catch((e: Error) => {
   log(`bench failed: ${e.stack ?? e.message}`);
-  killAllChildren();
+  cleanup();
   process.exitCode = 1;
 });

@@ -71,6 +71,7 @@ export interface ScenarioSizes {
   rampSeconds: number;
   timerNames: number; // (c)
   mixNames: number; // (d)
+  loadRate: number; // (c)/(d) samples (= datagrams) per second
 }
 
 export const FULL: ScenarioSizes = {
@@ -78,9 +79,12 @@ export const FULL: ScenarioSizes = {
   rampSeconds: 3,
   timerNames: 100_000,
   mixNames: 10_000,
+  loadRate: 250_000,
 };
 
-export const QUICK: ScenarioSizes = { rates: [50e3, 200e3, 800e3], rampSeconds: 1, timerNames: 20_000, mixNames: 2_000 };
+export const QUICK: ScenarioSizes = { rates: [50e3, 200e3, 800e3], rampSeconds: 1, timerNames: 20_000, mixNames: 2_000, loadRate: 250_000 };
+
+export const SCENARIO_IDS = ["a", "b", "c", "d"];
 
 export function buildScenario(id: string, sizes: ScenarioSizes): Scenario {
   switch (id) {
@@ -112,9 +116,9 @@ export function buildScenario(id: string, sizes: ScenarioSizes): Scenario {
       };
     }
     case "c":
-      return timerScenario(sizes.timerNames);
+      return timerScenario(sizes.timerNames, sizes.loadRate);
     case "d":
-      return mixScenario(sizes.mixNames);
+      return mixScenario(sizes.mixNames, sizes.loadRate);
     default:
       throw new Error(`unknown scenario ${id}`);
   }
@@ -122,7 +126,9 @@ export function buildScenario(id: string, sizes: ScenarioSizes): Scenario {
 
 /** (c) names x 10 timer samples; sent as 10 rounds, each a fresh shuffle of all names, so every
  * name's samples are spread evenly over the run. */
-function timerScenario(names: number): LoadScenario {
+const perSecond = (rate: number): string => `${rate.toLocaleString("en-US")}/s`;
+
+function timerScenario(names: number, rate: number): LoadScenario {
   const rand = rng(0xc);
   const keys = Array.from({ length: names }, (_, i) => `bench.c.t${pad(i, names)}`);
   const datagrams: string[] = [];
@@ -133,9 +139,9 @@ function timerScenario(names: number): LoadScenario {
   return {
     kind: "load",
     id: "c",
-    title: `(c) ${names.toLocaleString("en-US")} timers x 10 samples`,
+    title: `(c) ${names.toLocaleString("en-US")} timers × 10 samples at ${perSecond(rate)}`,
     datagrams,
-    rate: 250_000,
+    rate,
     expected,
   };
 }
@@ -143,7 +149,7 @@ function timerScenario(names: number): LoadScenario {
 /** (d) names split evenly into counters (a quarter of them sampled @0.1), timers, gauges and
  * sets, 100 samples each, sent as 100 shuffled rounds (round 0 carries each gauge's absolute
  * value, later rounds its deltas). */
-function mixScenario(names: number): LoadScenario {
+function mixScenario(names: number, rate: number): LoadScenario {
   const rand = rng(0xd);
   const perType = Math.floor(names / 4);
   const rounds = 100;
@@ -170,9 +176,15 @@ function mixScenario(names: number): LoadScenario {
           break;
         case "g": {
           const e = expected.gauges.get(key) ?? { plus: 0, minus: 0 };
-          if (round === 0) datagrams.push(`${key}:${GAUGE_BASE}|g`);
-          else if (rand() < 0.5) (datagrams.push(`${key}:+${GAUGE_UP}|g`), e.plus++);
-          else (datagrams.push(`${key}:-1|g`), e.minus++);
+          if (round === 0) {
+            datagrams.push(`${key}:${GAUGE_BASE}|g`);
+          } else if (rand() < 0.5) {
+            datagrams.push(`${key}:+${GAUGE_UP}|g`);
+            e.plus++;
+          } else {
+            datagrams.push(`${key}:-1|g`);
+            e.minus++;
+          }
           expected.gauges.set(key, e);
           break;
         }
@@ -186,9 +198,9 @@ function mixScenario(names: number): LoadScenario {
   return {
     kind: "load",
     id: "d",
-    title: `(d) mix over ${names.toLocaleString("en-US")} names`,
+    title: `(d) mix over ${names.toLocaleString("en-US")} names at ${perSecond(rate)}`,
     datagrams,
-    rate: 250_000,
+    rate,
     expected,
   };
 }
@@ -262,7 +274,10 @@ export function observe(carbon: FakeCarbon, naming: Naming, expected: Expected, 
   }
   const sumOf = (m: Map<string, number>, path: (k: string) => string): TypeTally => {
     const t = { sent: 0, counted: 0 };
-    for (const [k, n] of m) (t.sent += n), (t.counted += get(path(k)).sum);
+    for (const [k, n] of m) {
+      t.sent += n;
+      t.counted += get(path(k)).sum;
+    }
     return t;
   };
   const gauges: TypeTally = { sent: 0, counted: 0 };

@@ -5,7 +5,7 @@ import { createSocket } from "node:dgram";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import type { ChildProcess } from "node:child_process";
-import type { FakeCarbon, Line } from "./carbon.js";
+import type { FakeCarbon, FlushSplit, Line } from "./carbon.js";
 import { pollUntil, runCommand, sleep, spawnTracked, stopChild, tail } from "./proc.js";
 
 export interface ServerContext {
@@ -35,6 +35,7 @@ export interface ServerSpec {
   command(ctx: ServerContext): Promise<string[]>;
   readyPattern: RegExp | null; // on stdout/stderr, before probing
   naming: Naming;
+  flushSplit: FlushSplit;
   rcvbufNote: string;
 }
 
@@ -67,7 +68,9 @@ const tally: ServerSpec = {
   },
   readyPattern: /tally agent ready/,
   naming: legacyNaming,
-  rcvbufNote: "asks 8 MiB via SO_RCVBUF (the kernel caps the request at net.core.rmem_max)",
+  flushSplit: "timestamp", // one persistent connection; every line stamped with its flush slot
+  rcvbufNote:
+    "asks 8 MiB via SO_RCVBUF (plain, so the kernel caps it at net.core.rmem_max); its native receive thread also copies datagrams into an in-process ring, so a busy JS thread does not back the socket queue up",
 };
 
 const etsy: ServerSpec = {
@@ -91,7 +94,8 @@ const etsy: ServerSpec = {
   },
   readyPattern: /server is up/,
   naming: legacyNaming,
-  rcvbufNote: "does not set SO_RCVBUF (kernel default net.core.rmem_default)",
+  flushSplit: "connection",
+  rcvbufNote: "does not set SO_RCVBUF (Node dgram socket, kernel default net.core.rmem_default); parses on its only JS thread, which also does the flush math",
 };
 
 /** collectd's write_graphite replaces dots inside a name component with "_". */
@@ -156,7 +160,8 @@ LoadPlugin statsd
     setCount: (k) => `${CD_HOST}.statsd.objects-${cdName(k)}`,
     processingTime: null,
   },
-  rcvbufNote: "does not set SO_RCVBUF (statsd plugin source: plain socket/bind, one 4 KiB recv per poll wakeup)",
+  flushSplit: "silence",
+  rcvbufNote: "does not set SO_RCVBUF (statsd plugin source: plain socket() + bind(), one 4 KiB recv() per poll() wake-up on its network thread)",
 };
 
 export const SERVERS: Record<string, ServerSpec> = { tally, etsy, collectd };

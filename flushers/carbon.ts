@@ -39,7 +39,7 @@ export class CarbonFlusher implements Flusher {
     for (const key of ['last_exception', 'last_flush', 'flush_time', 'flush_length'] as const) {
       batch.add(n.stat('graphiteStats.' + key), this.stats[key]);
     }
-    const payload = batch.text();
+    const payload = batch.bytes();
     try {
       const socket = await this.connection();
       const writeStart = Date.now();

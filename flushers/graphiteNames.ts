@@ -75,12 +75,17 @@ export class GraphiteNames {
       emit(this.counterNs + name + this.rateSub + sfx + tags, derived.counterRates[i]!, key);
       if (counts) emit(this.countNs + name + this.countSub + sfx + tags, raw.counters.values[i]!, key);
     }
+    const { layout, offset, values } = derived.timers;
     for (let i = 0; i < raw.timers.keys.length; i++) {
       const key = raw.timers.keys[i]!;
       const [name, tags] = this.split(key);
       const base = this.timerNs + name + '.';
-      const { names, values } = derived.timers[i]!;
-      for (let j = 0; j < names.length; j++) emit(base + names[j] + sfx + tags, values[j]!, key);
+      const names = layout[i]!;
+      const at = offset[i]!;
+      for (let j = 0; j < names.length; j++) {
+        const v = values[at + j]!;
+        if (v === v) emit(base + names[j] + sfx + tags, v, key); // NaN: a percentile with no sample
+      }
     }
     for (let i = 0; i < raw.gauges.keys.length; i++) {
       const key = raw.gauges.keys[i]!;

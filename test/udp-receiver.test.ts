@@ -20,7 +20,20 @@ async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Pr
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
+    await sleep(1);
+  }
+}
+
+/** Bounds every wait of these tests: a hung test would otherwise hold the whole run. */
+async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, rej) => {
+    timer = setTimeout(() => rej(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -32,12 +45,24 @@ function busyLoop(ms: number, until?: () => boolean, maxMs = 10_000): void {
   }
 }
 
-/** Sends one datagram at a time, waiting for each send callback: order is preserved. */
-async function sendSequential(payloads: Buffer[], port: number, host = '127.0.0.1'): Promise<void> {
+/**
+ * Sends one datagram at a time, waiting for each send callback: order is preserved.
+ * after(i), when given, is awaited after datagram i was sent.
+ */
+async function sendSequential(
+  payloads: Buffer[],
+  port: number,
+  host = '127.0.0.1',
+  after?: (i: number) => Promise<void>,
+): Promise<void> {
   const sock = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
   try {
-    for (const p of payloads) {
-      await new Promise<void>((res, rej) => sock.send(p, port, host, (err) => (err ? rej(err) : res())));
+    for (let i = 0; i < payloads.length; i++) {
+      await new Promise<void>((res, rej) => sock.send(payloads[i], port, host, (err) => (err ? rej(err) : res())));
+      // dgram calls back through process.nextTick when the send completed at once: without this,
+      // the loop would never give the event loop (and so the receiver) a turn.
+      await new Promise((res) => setImmediate(res));
+      if (after) await after(i);
     }
   } finally {
     sock.close();
@@ -63,6 +88,7 @@ class WorkerSender {
   private readonly ctl = new Int32Array(new SharedArrayBuffer(8)); // [0] go, [1] done
   private readonly worker: Worker;
   private readonly ready: Promise<unknown>;
+  private readonly exited: Promise<unknown>;
 
   constructor(port: number, count: number, size: number, host = '127.0.0.1') {
     const code = `
@@ -99,10 +125,11 @@ class WorkerSender {
     `;
     this.worker = new Worker(code, { eval: true, workerData: { port, host, count, size, ctl: this.ctl.buffer } });
     this.ready = once(this.worker, 'message');
+    this.exited = once(this.worker, 'exit');
   }
 
   async start(): Promise<void> {
-    await this.ready;
+    await within(this.ready, 10_000, 'sender worker start');
     Atomics.store(this.ctl, 0, 1);
     Atomics.notify(this.ctl, 0);
   }
@@ -112,7 +139,7 @@ class WorkerSender {
   }
 
   async finish(): Promise<void> {
-    await once(this.worker, 'exit');
+    await within(this.exited, 10_000, 'sender worker exit');
   }
 }
 
@@ -120,7 +147,8 @@ test('delivers contents and order exactly, including empty and 65507-byte datagr
   const sizes: number[] = [0, 1, 2, 3, 4, 5, 7, 8, 17, 65507, 0, 1500, 9000, 0];
   for (let i = 0; sizes.length < 300; i++) sizes.push((i * 7919) % (i % 10 === 0 ? 20000 : 700));
   const payloads = sizes.map((s, i) => payload(i, s));
-  // The default 64 MiB ring, and a 150 KB one that wraps around many times.
+  // The default 64 MiB ring; and a 150 KB one that the 477 KB sent wrap around several times (for
+  // that one, each datagram is waited for: a burst of them would not fit in such a small ring).
   for (const ringBytes of [undefined, 150_000]) {
     const got: Buffer[] = [];
     let emptyViews = 0;
@@ -132,8 +160,9 @@ test('delivers contents and order exactly, including empty and 65507-byte datagr
       },
     );
     try {
-      await sendSequential(payloads, r.port);
-      await waitFor(() => got.length >= payloads.length, 10_000, 'all datagrams');
+      const oneByOne = ringBytes === undefined ? undefined : (i: number) => waitFor(() => got.length > i, 5000, `datagram ${i}`);
+      await sendSequential(payloads, r.port, '127.0.0.1', oneByOne);
+      await waitFor(() => got.length >= payloads.length, 10_000, `all datagrams (ring ${ringBytes}: ${got.length}, ${JSON.stringify(r.stats())})`);
       assert.equal(got.length, payloads.length);
       for (let i = 0; i < payloads.length; i++) {
         assert.ok(got[i].equals(payloads[i]), `datagram ${i} (${payloads[i].length} bytes) differs`);
@@ -142,7 +171,7 @@ test('delivers contents and order exactly, including empty and 65507-byte datagr
       const total = sizes.reduce((a, b) => a + b, 0);
       assert.deepEqual(r.stats(), { datagrams: payloads.length, bytes: total, ringDrops: 0 });
     } finally {
-      await r.close();
+      await within(r.close(), 10_000, 'close()');
     }
   }
 });
@@ -161,7 +190,7 @@ test('the handler gets one Buffer over the ring and offsets into it', async () =
     assert.equal(seen[0].end - seen[0].start, 3);
     assert.equal(seen[1].end - seen[1].start, 5);
   } finally {
-    await r.close();
+    await within(r.close(), 10_000, 'close()');
   }
 });
 
@@ -173,7 +202,7 @@ test('stats() counts datagrams and bytes', async () => {
     await waitFor(() => r.stats().datagrams === 3, 5000, 'three datagrams');
     assert.deepEqual(r.stats(), { datagrams: 3, bytes: 12, ringDrops: 0 });
   } finally {
-    await r.close();
+    await within(r.close(), 10_000, 'close()');
   }
   assert.deepEqual(r.stats(), { datagrams: 3, bytes: 12, ringDrops: 0 }, 'stats stay readable after close');
 });
@@ -203,7 +232,7 @@ test('IPv6 on ::1', async (t) => {
       message: `udp [::1]:${r.port}: address already in use`,
     });
   } finally {
-    await r.close();
+    await within(r.close(), 10_000, 'close()');
   }
 });
 
@@ -212,13 +241,13 @@ test('port 0 binds an ephemeral port and reports it; a fixed port is kept', asyn
   const port = r.port;
   assert.ok(Number.isInteger(port) && port > 0 && port < 65536, `port ${port}`);
   assert.ok(r.recvBufferBytes > 0);
-  await r.close();
+  await within(r.close(), 10_000, 'close()');
   // The port is free again after close(): bind it explicitly.
   const r2 = await openUdpReceiver({ host: '127.0.0.1', port, family: 4, recvBufferBytes: 1 * MiB }, () => {});
   try {
     assert.equal(r2.port, port);
   } finally {
-    await r2.close();
+    await within(r2.close(), 10_000, 'close()');
   }
 });
 
@@ -245,7 +274,7 @@ test('recvBufferBytes reports what getsockopt says', async () => {
     // Linux doubles the requested value for bookkeeping overhead (and caps it at net.core.rmem_max).
     assert.equal(r.recvBufferBytes, 128 * 1024);
   } finally {
-    await r.close();
+    await within(r.close(), 10_000, 'close()');
   }
 });
 
@@ -267,10 +296,10 @@ test('close() delivers datagrams sent just before it', async () => {
       }
     });
     sock.close();
-    await r.close();
+    await within(r.close(), 10_000, 'close()');
     assert.equal(got.length, n);
     assert.deepEqual(got, Array.from({ length: n }, (_, i) => i));
-    await r.close(); // idempotent
+    await within(r.close(), 10_000, 'close()'); // idempotent
   }
   // From another thread while this one is blocked: close() is called before a single delivery.
   {
@@ -278,17 +307,21 @@ test('close() delivers datagrams sent just before it', async () => {
     const r = await openUdpReceiver({ host: '127.0.0.1', port: 0, family: 4, recvBufferBytes: 8 * MiB }, () => {
       count++;
     });
-    const sender = new WorkerSender(r.port, 20_000, 16);
-    await sender.start();
-    busyLoop(100, () => sender.done);
-    assert.ok(sender.done, 'the sender finished while this thread was blocked');
-    assert.equal(count, 0);
-    const closing = r.close();
-    assert.equal(r.close(), closing, 'close() returns the same promise');
-    await closing;
-    assert.equal(count, 20_000);
-    assert.deepEqual(r.stats(), { datagrams: 20_000, bytes: 20_000 * 16, ringDrops: 0 });
-    await sender.finish();
+    try {
+      const sender = new WorkerSender(r.port, 20_000, 16);
+      await sender.start();
+      busyLoop(100, () => sender.done);
+      assert.ok(sender.done, 'the sender finished while this thread was blocked');
+      assert.equal(count, 0);
+      const closing = r.close();
+      assert.equal(r.close(), closing, 'close() returns the same promise');
+      await within(closing, 10_000, 'close()');
+      assert.equal(count, 20_000);
+      assert.deepEqual(r.stats(), { datagrams: 20_000, bytes: 20_000 * 16, ringDrops: 0 });
+      await sender.finish();
+    } finally {
+      await within(r.close(), 10_000, 'close()');
+    }
   }
 });
 
@@ -317,7 +350,7 @@ test('no loss while the JS thread is blocked for 500 ms: the ring absorbs 50,000
     assert.deepEqual(r.stats(), { datagrams: n, bytes: n * size, ringDrops: 0 });
     await sender.finish();
   } finally {
-    await r.close();
+    await within(r.close(), 10_000, 'close()');
   }
 });
 
@@ -353,7 +386,7 @@ test('a full ring drops datagrams and counts them in ringDrops, without corrupti
     await sendSequential([Buffer.alloc(size, 7)], r.port);
     await waitFor(() => count === st.datagrams + 1, 5000, 'one more datagram');
   } finally {
-    await r.close();
+    await within(r.close(), 10_000, 'close()');
   }
 });
 

@@ -9,11 +9,17 @@
  *   with itself. `buf` is one Buffer spanning the whole ring; the bytes of buf[start, end) are only
  *   valid during the call (the space is handed back to the receiver thread afterwards): copy
  *   what must outlive the call. Never write into `buf`.
- * - Memory per receiver: the ring (ringBytes, default 64 MiB; anonymous mmap, so pages are only
- *   committed once the ring has cycled over them) + 64 x 64 KiB of recvmmsg buffers (4 MiB of
- *   address space, mostly untouched for small datagrams) + the kernel socket buffer.
+ * - Memory per receiver: the ring (ringBytes, default 64 MiB, anonymous mmap: resident memory
+ *   grows up to ringBytes as the ring is cycled through, and is given back at close()) + 64 x 64
+ *   KiB recvmmsg buffers (4 MiB of address space, mostly untouched with small datagrams; freed at
+ *   close()) + the kernel socket buffer. The ring absorbs ringBytes / (4 + size rounded up to 4)
+ *   datagrams while the JS thread is busy: ~3 million statsd lines of ~20 bytes with the default.
  * - When the ring is full the datagram is dropped and counted in stats().ringDrops.
+ * - While datagrams keep coming, the receiver thread reads the socket every ~100 us rather than
+ *   being woken per datagram; when traffic stops it blocks in poll() and costs nothing.
  * - An open receiver keeps the event loop alive; after close() it does not.
+ * - close() delivers what the kernel had queued (up to what SO_RCVBUF can hold, even when the ring
+ *   is full: the final drain waits for the handler instead of dropping), then resolves.
  *
  * Handler exceptions: the datagram whose handler threw counts as consumed, delivery goes on with
  * the next datagram, and the exception is rethrown asynchronously (process.nextTick), so it
@@ -31,6 +37,8 @@ export interface UdpReceiverOptions {
   port: number; // 0 = ephemeral
   family: 4 | 6;
   recvBufferBytes: number; // SO_RCVBUF requested with setsockopt (plain SO_RCVBUF, not FORCE; the kernel caps it at net.core.rmem_max)
+  /** Each datagram takes 4 + its size rounded up to 4 bytes, contiguously: one larger than half
+   * the ring can be dropped even when the ring is empty, so keep it well above 128 KiB. */
   ringBytes?: number; // userspace ring, default 64 MiB
 }
 export interface UdpReceiverStats {

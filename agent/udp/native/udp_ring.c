@@ -2,17 +2,20 @@
  *
  * One OS thread per socket does poll() + recvmmsg(MSG_DONTWAIT) until EAGAIN and copies every
  * datagram into a single-producer/single-consumer ring buffer in userspace. The JS thread is woken
- * through a napi_threadsafe_function (coalesced: at most one wake-up is queued at a time), walks
+ * through a uv_async_t on its loop (coalesced: at most one wake-up is outstanding at a time), walks
  * the records itself over a zero-copy ArrayBuffer that spans the ring, and hands the consumed space
  * back with release(). This file only does the thread, the socket and the ring; the record walk is
- * in agent/udp/receiver.ts.
+ * in agent/udp/receiver.ts. Positions are C11 atomics; the ring bytes are published by the
+ * seq_cst store of wpos and handed back by the release store of rpos.
  *
  * Ring layout: records of [u32 length (native endianness)][payload][pad to 4 bytes]. A record is
  * never split across the ring end: when it does not fit in the tail, the writer stores WRAP_MARK
  * in place of a length there and writes the record at offset 0. The writer never lets wpos catch
  * up with rpos (wpos == rpos means empty), and never overwrites unread bytes: a datagram that does
  * not fit is dropped and counted in ringDrops (except during the final drain of stop(), which waits
- * for the reader instead, so that close() delivers what the kernel had queued).
+ * for the reader instead, so that close() delivers what the kernel had queued). Since a record
+ * is contiguous, one larger than half the ring may not fit even in the empty ring, depending on
+ * where the positions are: rings should be much larger than 2 x 64 KiB (the default is 64 MiB).
  *
  * Exports (all but open() take the handle that open() returns as their first argument):
  *   open(host, port, family, recvBufferBytes, ringBytes, onNotify)
@@ -23,10 +26,14 @@
  *   release(h, rpos)   gives the ring space up to rpos back to the thread
  *   stats(h) -> [datagrams, bytes, ringDrops]
  *   stop(h)            asks the thread to drain the socket one last time and exit
- *   join(h)            joins the exited thread, closes the socket, drops the event-loop reference
+ *   join(h)            joins the exited thread, closes the socket, closes the uv_async_t (after
+ *                      which the receiver no longer keeps the event loop alive)
+ * The JS thread is the one that called open(); the drain function is called on it through
+ * napi_make_callback(), so process.nextTick callbacks and microtasks run after each drain.
  */
 #define _GNU_SOURCE
 #include <node_api.h>
+#include <uv.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -83,18 +90,29 @@ typedef struct {
   pthread_t thread;
   int thread_started;
   int joined;
-  napi_threadsafe_function tsfn;
-  int tsfn_live;
+
+  /* JS thread side. */
   napi_env env;
+  uv_async_t async;   /* the wake-up; ref'ed, so an open receiver keeps the loop alive */
+  int async_open;
+  napi_ref cb_ref;    /* the JS drain function */
+  napi_ref recv_ref;  /* resource / receiver object for napi_make_callback */
+  napi_async_context actx;
+  int js_live;        /* cb_ref, recv_ref, actx (and ring_ref) are valid */
+  napi_async_cleanup_hook_handle hook;
   int hook_registered;
-  int refs; /* handle finalizer + ring finalizer */
+  int tearing_down;
+  int refs; /* owners of this struct: handle finalizer, ring finalizer, async handle */
 } ctx_t;
 
 /* ------------------------------------------------------------------ ring, producer side */
 
+/* Coalesced wake-up of the JS thread: at most one is outstanding until acquire() re-arms it, so
+ * a busy JS thread costs the receiver thread one atomic exchange per batch and no syscall.
+ * A bare uv_async_t rather than a napi_threadsafe_function: no mutex, queue node or allocation
+ * per call, and the JS callback runs through napi_make_callback with its own async context. */
 static void notify(ctx_t *c) {
-  if (atomic_exchange(&c->notify_pending, 1) == 0)
-    napi_call_threadsafe_function(c->tsfn, NULL, napi_tsfn_nonblocking);
+  if (atomic_exchange(&c->notify_pending, 1) == 0) uv_async_send(&c->async);
 }
 
 /* Copies one datagram at *w. r is the reader position (a possibly stale, i.e. conservative,
@@ -158,8 +176,9 @@ static size_t drain_socket(ctx_t *c, int final, size_t max) {
       if (!ring_put(c, &w, r, p, len)) {
         r = atomic_load_explicit(&c->rpos, memory_order_acquire);
         while (!ring_put(c, &w, r, p, len)) {
-          if (!final || 4 + (((size_t)len + 3) & ~(size_t)3) >= c->size ||
-              atomic_load(&c->state) == ABORTING) {
+          /* r == w: the ring is empty and the record still does not fit (it is larger than half
+           * a small ring and the positions are in the middle): waiting would not help. */
+          if (!final || r == w || atomic_load(&c->state) == ABORTING) {
             ndrop++;
             goto next;
           }
@@ -251,53 +270,107 @@ static void free_ring(ctx_t *c) {
   c->ring = NULL;
 }
 
-static void env_cleanup(void *arg) {
-  /* Environment teardown (process exit, worker termination) without close(): stop hard. */
-  ctx_t *c = arg;
-  c->hook_registered = 0;
-  stop_thread(c, ABORTING);
-  join_thread(c);
-  c->tsfn_live = 0; /* Node finalizes the threadsafe function itself during teardown */
-}
-
-static void unref_ctx(napi_env env, ctx_t *c) {
+/* Frees the struct once its last owner is gone. Makes no N-API calls: it also runs from a uv
+ * close callback during environment teardown. */
+static void unref_ctx(ctx_t *c) {
   if (--c->refs > 0) return;
   stop_thread(c, ABORTING);
   join_thread(c);
-  if (c->hook_registered) napi_remove_env_cleanup_hook(env, env_cleanup, c);
-  if (c->ring_ref) napi_delete_reference(env, c->ring_ref);
   free_ring(c);
   close_fds(c);
   free(c->bufs);
   free(c);
 }
 
+/* Drops the JS references (JS thread, never during teardown: the environment frees them). */
+static void release_js(napi_env env, ctx_t *c) {
+  if (!c->js_live) return;
+  c->js_live = 0;
+  napi_handle_scope scope;
+  int have_scope = napi_open_handle_scope(env, &scope) == napi_ok;
+  napi_delete_reference(env, c->cb_ref);
+  napi_delete_reference(env, c->recv_ref);
+  napi_async_destroy(env, c->actx);
+  if (c->ring_ref) {
+    napi_delete_reference(env, c->ring_ref);
+    c->ring_ref = NULL;
+  }
+  if (have_scope) napi_close_handle_scope(env, scope);
+}
+
+static void on_async_closed(uv_handle_t *h) {
+  ctx_t *c = h->data;
+  if (c->tearing_down) {
+    if (c->hook_registered) {
+      c->hook_registered = 0;
+      napi_remove_async_cleanup_hook(c->hook);
+    }
+  } else {
+    release_js(c->env, c);
+  }
+  unref_ctx(c);
+}
+
+static void close_async(ctx_t *c) {
+  if (!c->async_open) return;
+  c->async_open = 0;
+  uv_close((uv_handle_t *)&c->async, on_async_closed);
+}
+
+/* Environment teardown (process exit, worker termination) without close(): stop hard. */
+static void env_cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
+  (void)handle;
+  ctx_t *c = arg;
+  c->tearing_down = 1;
+  stop_thread(c, ABORTING);
+  join_thread(c);
+  if (c->async_open) {
+    close_async(c); /* on_async_closed removes the hook */
+  } else if (c->hook_registered) {
+    c->hook_registered = 0;
+    napi_remove_async_cleanup_hook(c->hook);
+  }
+}
+
 static void finalize_handle(napi_env env, void *data, void *hint) {
   (void)hint;
   ctx_t *c = data;
-  /* The handle is unreachable, so no close() can come any more. */
+  /* Unreachable handle: no close() can come any more (in practice only after close() or at
+   * teardown, as the drain function, held strongly until close(), references the handle). */
   stop_thread(c, ABORTING);
   join_thread(c);
-  if (c->tsfn_live) {
-    c->tsfn_live = 0;
-    napi_release_threadsafe_function(c->tsfn, napi_tsfn_abort);
+  if (c->hook_registered && !c->tearing_down) {
+    c->hook_registered = 0;
+    napi_remove_async_cleanup_hook(c->hook);
   }
-  unref_ctx(env, c);
+  if (!c->tearing_down) release_js(env, c);
+  close_async(c);
+  unref_ctx(c);
 }
 
 static void finalize_ring(napi_env env, void *data, void *hint) {
+  (void)env;
   (void)data;
-  unref_ctx(env, hint);
+  unref_ctx(hint);
 }
 
-static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
-  (void)context;
-  (void)data;
-  if (env == NULL || js_cb == NULL) return;
-  napi_value undef;
-  napi_get_undefined(env, &undef);
-  /* A throwing callback is left pending: Node reports it as an uncaught exception. */
-  napi_call_function(env, undef, js_cb, 0, NULL, NULL);
+static void async_cb(uv_async_t *h) {
+  ctx_t *c = h->data;
+  if (!c->js_live) return;
+  napi_env env = c->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value cb, recv;
+  if (napi_get_reference_value(env, c->cb_ref, &cb) == napi_ok && cb != NULL &&
+      napi_get_reference_value(env, c->recv_ref, &recv) == napi_ok && recv != NULL) {
+    /* napi_make_callback: async context, then process.nextTick queue and microtasks drained. */
+    if (napi_make_callback(env, c->actx, recv, cb, 0, NULL, NULL) == napi_pending_exception) {
+      /* No JS frame to throw into: report it like any uncaught exception. */
+      napi_value err;
+      if (napi_get_and_clear_last_exception(env, &err) == napi_ok) napi_fatal_exception(env, err);
+    }
+  }
+  napi_close_handle_scope(env, scope);
 }
 
 /* ------------------------------------------------------------------ errors */
@@ -534,20 +607,37 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     c->refs = 1; /* no ring finalizer in this mode */
   }
 
-  napi_value handle, name;
+  napi_value handle, name, resource;
   if (napi_create_external(env, c, finalize_handle, NULL, &handle) != napi_ok) {
-    /* The ring finalizer (if any) still holds a reference; let it free c. */
     close_fds(c);
-    c->refs = 1;
+    if (c->ring_mmapped) {
+      c->refs = 1; /* the ring finalizer still owns c and frees it */
+    } else {
+      napi_delete_reference(env, c->ring_ref);
+      free(c->bufs);
+      free(c);
+    }
     napi_throw_error(env, NULL, "udp_ring: napi_create_external failed");
     return NULL;
   }
-  CHECK(napi_create_string_utf8(env, "tally-udp-receiver", NAPI_AUTO_LENGTH, &name));
-  CHECK(napi_create_threadsafe_function(env, argv[5], NULL, name, 0, 1, NULL, NULL, NULL, call_js,
-                                        &c->tsfn));
-  c->tsfn_live = 1;
-  /* Registered after the threadsafe function, so it runs before Node's own teardown of it. */
-  if (napi_add_env_cleanup_hook(env, env_cleanup, c) == napi_ok) c->hook_registered = 1;
+  /* From here on the handle finalizer owns c as well. */
+  uv_loop_t *loop = NULL;
+  CHECK(napi_get_uv_event_loop(env, &loop));
+  CHECK(napi_create_object(env, &resource));
+  CHECK(napi_create_string_utf8(env, "tally.UdpReceiver", NAPI_AUTO_LENGTH, &name));
+  CHECK(napi_create_reference(env, argv[5], 1, &c->cb_ref));
+  CHECK(napi_create_reference(env, resource, 1, &c->recv_ref));
+  CHECK(napi_async_init(env, resource, name, &c->actx));
+  c->js_live = 1;
+  if (uv_async_init(loop, &c->async, async_cb) != 0) {
+    close_fds(c);
+    napi_throw_error(env, NULL, "udp_ring: uv_async_init failed");
+    return NULL;
+  }
+  c->async.data = c;
+  c->async_open = 1;
+  c->refs++;
+  if (napi_add_async_cleanup_hook(env, env_cleanup, c, &c->hook) == napi_ok) c->hook_registered = 1;
 
   sigset_t all, old;
   sigfillset(&all);
@@ -556,8 +646,11 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (pe != 0) {
     close_fds(c);
-    c->tsfn_live = 0;
-    napi_release_threadsafe_function(c->tsfn, napi_tsfn_abort);
+    if (c->hook_registered) {
+      c->hook_registered = 0;
+      napi_remove_async_cleanup_hook(c->hook);
+    }
+    close_async(c);
     throw_sys(env, pe, "pthread_create", host, family, port);
     return NULL;
   }
@@ -632,19 +725,16 @@ static napi_value js_join(napi_env env, napi_callback_info info) {
   if (!c) return NULL;
   stop_thread(c, STOPPING);
   join_thread(c);
-  if (c->tsfn_live) {
-    c->tsfn_live = 0;
-    napi_unref_threadsafe_function(env, c->tsfn);
-    napi_release_threadsafe_function(c->tsfn, napi_tsfn_release);
-  }
+  /* Everything was delivered (the wrapper joins after its last drain): give the ring's pages back
+   * now. The mapping itself stays valid (reads as zeros) until the ArrayBuffer is collected. */
+  if (c->ring_mmapped && c->ring) madvise(c->ring, c->size, MADV_DONTNEED);
   if (c->hook_registered) {
     c->hook_registered = 0;
-    napi_remove_env_cleanup_hook(env, env_cleanup, c);
+    napi_remove_async_cleanup_hook(c->hook);
   }
-  if (c->ring_ref) {
-    napi_delete_reference(env, c->ring_ref);
-    c->ring_ref = NULL;
-  }
+  /* The JS references are dropped in the close callback: join() usually runs inside the drain
+   * function, that is inside napi_make_callback() on this very async context. */
+  close_async(c);
   return NULL;
 }
 
