@@ -207,7 +207,7 @@ export async function startServer(spec: ServerSpec, ctx: ServerContext, carbon: 
       if (!ok || !alive()) throw new Error(`no ready line (${pattern})`);
     }
     // Proves the UDP listener and the flush path both work before any measurement.
-    if (!(await flushMarker(spec.naming, ctx.udpPort, carbon, alive, 20_000))) throw new Error("marker metric never reached carbon");
+    if (!(await flushMarker(spec.naming, ctx.udpPort, carbon, alive, 2 * ctx.flushIntervalMs + 10_000))) throw new Error("marker metric never reached carbon");
     server.rcvbuf = (await udpSocketStats(ctx.udpPort))?.rcvbuf ?? null;
     return server;
   } catch (e) {

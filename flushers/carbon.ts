@@ -8,6 +8,15 @@ import { PlaintextBatch } from './plaintext.js';
 
 const nowSeconds = (): number => Math.round(Date.now() / 1000);
 
+/** Resolves when every chunk has been handed to the kernel (writes complete in order). */
+function writeAll(socket: net.Socket, chunks: Buffer[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    socket.cork();
+    chunks.forEach((chunk, i) => socket.write(chunk, i === chunks.length - 1 ? (err) => (err ? reject(err) : resolve()) : undefined));
+    socket.uncork();
+  });
+}
+
 /**
  * Plaintext carbon, one destination, one persistent connection opened on demand. Sends what etsy's
  * graphite backend sends, graphiteStats included (values of the previous flush, as etsy), but
@@ -43,9 +52,9 @@ export class CarbonFlusher implements Flusher {
     try {
       const socket = await this.connection();
       const writeStart = Date.now();
-      await new Promise<void>((resolve, reject) => socket.write(payload, (err) => (err ? reject(err) : resolve())));
+      await writeAll(socket, payload);
       this.stats.flush_time = Date.now() - writeStart;
-      this.stats.flush_length = payload.length;
+      this.stats.flush_length = payload.reduce((n, b) => n + b.length, 0);
       this.stats.last_flush = nowSeconds();
       if (this.failing) this.log.info(`carbon ${this.where}: delivering again`);
       this.failing = false;

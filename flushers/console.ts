@@ -16,7 +16,7 @@ export class ConsoleFlusher implements Flusher {
   async flush(snap: FlushSnapshot): Promise<void> {
     const batch = new PlaintextBatch(snap.ts).addSnapshot(snap, this.names);
     batch.add(this.names.stat('processing_time'), snap.derived.processingTime);
-    this.out.write(batch.bytes());
+    for (const chunk of batch.bytes()) this.out.write(chunk);
     this.flushes++;
   }
 

@@ -38,8 +38,9 @@ export class PlaintextBatch {
     return this.count;
   }
 
-  bytes(): Buffer {
+  /** The encoded lines, in chunks (not concatenated: that would hold the flush twice in memory). */
+  bytes(): Buffer[] {
     if (this.pending !== '') this.cut();
-    return this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    return this.chunks;
   }
 }

@@ -62,6 +62,8 @@ const DEFAULT_RING_BYTES = 64 * 1024 * 1024;
 const MIN_RING_BYTES = 64;
 const MAX_RING_BYTES = 0x7ffffffc;
 const WRAP_MARK = 0xffffffff;
+/** Datagrams handled per turn of the event loop (~10 ms of parsing at most). */
+const DRAIN_BATCH = 16_384;
 
 interface Handle {
   readonly __udpRingHandle: unique symbol;
@@ -132,7 +134,9 @@ class NativeUdpReceiver implements UdpReceiver {
     this.u32 = new Uint32Array(r.ring, 0, r.ring.byteLength >>> 2);
   }
 
-  /** Called on the JS thread when the receiver thread has stored new records (or exited). */
+  /** Called on the JS thread when the receiver thread has stored new records (or exited), and
+   * again from setImmediate while a backlog remains: one call handles at most DRAIN_BATCH
+   * datagrams, so a backlog never holds the event loop long enough to delay a flush timer. */
   private readonly drain = (): void => {
     const a = this.native.acquire(this.handle);
     const w = a < 0 ? -1 - a : a;
@@ -142,12 +146,14 @@ class NativeUdpReceiver implements UdpReceiver {
       const buf = this.buf;
       const size = this.size;
       const fn = this.onDatagram;
-      while (pos !== w) {
+      let budget = DRAIN_BATCH;
+      while (pos !== w && budget > 0) {
         try {
-          while (pos !== w) {
+          while (pos !== w && budget-- > 0) {
             const len = u32[pos >>> 2];
             if (len === WRAP_MARK) {
               pos = 0;
+              budget++;
               continue;
             }
             const start = pos + 4;
@@ -161,6 +167,10 @@ class NativeUdpReceiver implements UdpReceiver {
       }
       this.rpos = pos;
       this.native.release(this.handle, pos);
+      if (pos !== w) {
+        setImmediate(this.drain);
+        return;
+      }
     }
     if (a < 0) this.finish();
   };
