@@ -14,9 +14,9 @@ export class ConsoleFlusher implements Flusher {
   ) {}
 
   async flush(snap: FlushSnapshot): Promise<void> {
-    const batch = new PlaintextBatch(snap.ts).addSnapshot(snap, this.names);
+    const batch = new PlaintextBatch(snap.ts, (chunk) => this.out.write(chunk)).addSnapshot(snap, this.names);
     batch.add(this.names.stat('processing_time'), snap.derived.processingTime);
-    for (const chunk of batch.bytes()) this.out.write(chunk);
+    batch.end();
     this.flushes++;
   }
 

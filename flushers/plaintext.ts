@@ -1,18 +1,22 @@
 import type { FlushSnapshot } from '../agent/flush/snapshot.js';
 import type { GraphiteNames } from './graphiteNames.js';
 
-/** Text is encoded every this many characters: a flush of a million lines then never holds a
- * million live strings, which the GC would copy into the old generation. */
+/** Text is encoded and handed on every this many characters: the first bytes of a large flush
+ * leave while the rest is rendered, and a million-line flush never holds a million live strings,
+ * which the GC would copy into the old generation. */
 const CHUNK_CHARS = 1 << 16;
 
 /** Carbon's plaintext protocol: `name value ts\n`, every line of a flush with the flush's timestamp. */
 export class PlaintextBatch {
   private pending = '';
-  private readonly chunks: Buffer[] = [];
   private readonly tail: string;
   private count = 0;
+  private bytes = 0;
 
-  constructor(ts: number) {
+  constructor(
+    ts: number,
+    private readonly write: (chunk: Buffer) => void,
+  ) {
     this.tail = ' ' + ts + '\n';
   }
 
@@ -23,8 +27,10 @@ export class PlaintextBatch {
   };
 
   private cut(): void {
-    this.chunks.push(Buffer.from(this.pending));
+    const chunk = Buffer.from(this.pending);
     this.pending = '';
+    this.bytes += chunk.length;
+    this.write(chunk);
   }
 
   /** Every value of the snapshot, as etsy's graphite backend names them. */
@@ -38,9 +44,9 @@ export class PlaintextBatch {
     return this.count;
   }
 
-  /** The encoded lines, in chunks (not concatenated: that would hold the flush twice in memory). */
-  bytes(): Buffer[] {
+  /** Hands on what is left; returns the bytes of the whole batch. */
+  end(): number {
     if (this.pending !== '') this.cut();
-    return this.chunks;
+    return this.bytes;
   }
 }

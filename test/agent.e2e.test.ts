@@ -219,6 +219,52 @@ describe('tally agent end to end, with a fake carbon', () => {
   });
 });
 
+describe('bounds and failures', () => {
+  it('refuses TCP connections beyond tcp_max_connections and closes idle ones', async () => {
+    const agent = await AgentProcess.start([
+      '--config',
+      configFile(yaml().replace('tcp: ["127.0.0.1:0"]', 'tcp: ["127.0.0.1:0"], tcp_max_connections: 2, tcp_idle_timeout: 300ms')),
+    ]);
+    const k = uniq('bounds');
+    const open = (): Promise<net.Socket> =>
+      new Promise((resolve, reject) => {
+        const s = net.connect(agent.tcpPort, '127.0.0.1', () => resolve(s)).on('error', reject);
+      });
+    const closed = (s: net.Socket): Promise<number> => {
+      const t0 = Date.now();
+      return new Promise((resolve) => s.once('close', () => resolve(Date.now() - t0)));
+    };
+    const [a, b] = [await open(), await open()];
+    const third = await open(); // accepted by the kernel, then closed by the agent
+    assert.ok((await closed(third)) < 250, 'the connection over the limit is closed at once');
+    const [aClosed, bClosed] = await Promise.all([closed(a), closed(b)]);
+    assert.ok(aClosed >= 200 && bClosed >= 200, `idle connections closed after the timeout (${aClosed}, ${bClosed} ms)`);
+    await tcpSend(agent.tcpPort, `${k}.after:1|c\n`);
+    assert.equal((await carbon.value(`stats_counts.${k}.after`)).value, 1);
+    assert.match(agent.stderr, /tcp: connection refused, 2 already open/);
+    assert.equal(await agent.stop(), 0);
+  });
+
+  it('a carbon outage is logged once, sets last_exception, and its end is logged once', async () => {
+    const down = await FakeCarbon.start();
+    const port = down.port;
+    await down.close(); // nothing listens there now
+    const agent = await AgentProcess.start(['--config', configFile(yaml().replace(`127.0.0.1:${carbon.port}`, `127.0.0.1:${port}`))]);
+    await waitFor(() => (agent.stderr.match(/carbon 127\.0\.0\.1:\d+: connect ECONNREFUSED/g) ?? []).length === 1, 5000);
+    await new Promise((r) => setTimeout(r, 2100)); // two more failed flushes
+    assert.equal((agent.stderr.match(/ECONNREFUSED/g) ?? []).length, 1, 'logged once per outage, not per flush');
+    const back = await FakeCarbon.start(port);
+    try {
+      const exc = await back.value('stats.statsd.graphiteStats.last_exception');
+      assert.ok(Math.abs(exc.value - Date.now() / 1000) < 10, `last_exception ${exc.value} is the time of the failure`);
+      await waitFor(() => agent.stderr.includes(`carbon 127.0.0.1:${port}: delivering again`));
+    } finally {
+      assert.equal(await agent.stop(), 0);
+      await back.close();
+    }
+  });
+});
+
 describe('etsy graphite_tests, non-legacy namespace, 200 ms flush', () => {
   const etsy = (): string =>
     yaml(

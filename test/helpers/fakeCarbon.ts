@@ -30,9 +30,9 @@ export class FakeCarbon {
   private waiters: Array<() => void> = [];
   port = 0;
 
-  static async start(): Promise<FakeCarbon> {
+  static async start(port = 0): Promise<FakeCarbon> {
     const c = new FakeCarbon();
-    await new Promise<void>((resolve) => c.server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => c.server.listen(port, '127.0.0.1', resolve));
     c.port = (c.server.address() as net.AddressInfo).port;
     return c;
   }
