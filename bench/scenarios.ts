@@ -75,7 +75,7 @@ export interface ScenarioSizes {
 }
 
 export const FULL: ScenarioSizes = {
-  rates: [50e3, 100e3, 150e3, 200e3, 300e3, 400e3, 600e3, 800e3, 1e6, 1.5e6],
+  rates: [10e3, 25e3, 50e3, 100e3, 150e3, 200e3, 300e3, 400e3, 600e3, 800e3, 1e6, 1.5e6],
   rampSeconds: 3,
   timerNames: 100_000,
   mixNames: 10_000,
@@ -111,7 +111,7 @@ export function buildScenario(id: string, sizes: ScenarioSizes): Scenario {
         keys,
         datagrams: [keys.map((k) => `${k}:1|c`).join("\n")],
         // Same metric rates as (a) and beyond: batching is where a fast parser should pull away.
-        rates: [...sizes.rates, ...sizes.rates.filter((r) => r >= 1e6).map((r) => r * 2)],
+        rates: [...sizes.rates, ...[2e6, 3e6, 4e6, 5e6, 6e6].filter((r) => r > sizes.rates.at(-1)!)],
         seconds: sizes.rampSeconds,
       };
     }

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import type { ListenAddress } from '../agent/config/types.js';
+import { formatAddress } from '../agent/config/units.js';
 import type { FlushSnapshot } from '../agent/flush/snapshot.js';
 import type { Log } from '../agent/log.js';
 import type { Flusher } from './flusher.js';
@@ -28,7 +29,7 @@ export class CarbonFlusher implements Flusher {
   ) {}
 
   private get where(): string {
-    return this.dest.family === 6 ? `[${this.dest.host}]:${this.dest.port}` : `${this.dest.host}:${this.dest.port}`;
+    return formatAddress(this.dest);
   }
 
   async flush(snap: FlushSnapshot): Promise<void> {

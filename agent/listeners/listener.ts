@@ -1,14 +1,11 @@
 import type { ListenAddress } from '../config/types.js';
+import { formatAddress } from '../config/units.js';
 
 export interface Listener {
   /** "udp 127.0.0.1:8125", with the port actually bound */
   readonly description: string;
   /** Stop taking input; what already arrived is handed over first. */
   close(): Promise<void>;
-}
-
-export function formatAddress(a: ListenAddress): string {
-  return a.family === 6 ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 }
 
 /** Key of an address in a listener table, to see what a reload changed. */

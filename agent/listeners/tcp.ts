@@ -1,6 +1,7 @@
 import net from 'node:net';
 import type { ListenAddress } from '../config/types.js';
-import { bindError, formatAddress, type Listener } from './listener.js';
+import { formatAddress } from '../config/units.js';
+import { bindError, type Listener } from './listener.js';
 
 export interface TcpOptions {
   maxConnections: number;

@@ -1,6 +1,7 @@
 import type { ListenAddress } from '../config/types.js';
 import { openUdpReceiver } from '../udp/receiver.js';
-import { formatAddress, type Listener } from './listener.js';
+import { formatAddress } from '../config/units.js';
+import type { Listener } from './listener.js';
 
 /** statsd over UDP: each datagram is one packet. Received by the native ring receiver, so that
  * datagrams keep arriving while a flush or a GC holds the JS thread. */
