@@ -65,6 +65,7 @@ export class Agent {
   private readonly badLines: LimitedLog;
   private readonly internalErrors: LimitedLog;
   private lastFlushSeconds = 0;
+  private droppedBefore = 0;
   private stopping: Promise<void> | null = null;
 
   private constructor(
@@ -170,6 +171,9 @@ export class Agent {
     const raw = this.aggregator.takeInterval();
     const snap: FlushSnapshot = { ts: Math.round(slotMs / 1000), intervalMs: this.config.flush_interval, raw, derived: this.math.derive(raw) };
     for (const f of this.flushers) this.track(f.flush(snap));
+    const dropped = this.aggregator.counts.dropped - this.droppedBefore;
+    this.droppedBefore += dropped;
+    if (dropped > 0) this.opts.log.warn(`${dropped} samples of new keys dropped in this interval: statsd.max_metrics (${this.config.statsd.max_metrics}) distinct keys held`);
     this.badLines.endInterval();
     this.internalErrors.endInterval();
   }

@@ -245,6 +245,19 @@ describe('bounds and failures', () => {
     assert.equal(await agent.stop(), 0);
   });
 
+  it('holds at most max_metrics distinct keys, drops samples of new keys beyond and says so', async () => {
+    // 3 internal counters + timestamp_lag + 2
+    const agent = await AgentProcess.start(['--config', configFile(yaml().replace('tcp: ["127.0.0.1:0"]', 'tcp: ["127.0.0.1:0"], max_metrics: 6'))]);
+    const k = uniq('max');
+    await afterNextFlush();
+    await afterNextFlush(); // timestamp_lag exists from the second flush on
+    await udpSend(agent.udpPort, `${k}.a:1|c`, `${k}.b:1|c`, `${k}.c:1|c`, `${k}.d:1|c`, `${k}.a:1|c`);
+    assert.equal((await carbon.value(`stats_counts.${k}.a`)).value, 2);
+    await waitFor(() => agent.stderr.includes('2 samples of new keys dropped in this interval: statsd.max_metrics (6) distinct keys held'));
+    assert.equal(carbon.lines.some((l) => l.name === `stats_counts.${k}.c` || l.name === `stats_counts.${k}.d`), false);
+    assert.equal(await agent.stop(), 0);
+  });
+
   it('a carbon outage is logged once, sets last_exception, and its end is logged once', async () => {
     const down = await FakeCarbon.start();
     const port = down.port;
