@@ -1,16 +1,22 @@
+import { startAdmin } from './admin/server.js';
 import type { Config } from './config/types.js';
+import { METRIC_TYPES, type AgentControl, type CurrentValues, type Health, type MetricType } from './control.js';
 import { loadConfig } from './config/load.js';
 import { AlignedTimer } from './flush/alignedTimer.js';
 import type { FlushSnapshot } from './flush/snapshot.js';
 import { globMatcher } from './glob.js';
 import { addressKey, type Listener } from './listeners/listener.js';
+import { formatAddress } from './config/units.js';
 import { listenTcp } from './listeners/tcp.js';
 import { listenUdp } from './listeners/udp.js';
 import { LimitedLog, type Log } from './log.js';
+import { processSource } from './meta/process.js';
+import { flatten, MetaRegistry, pathSegment, type Figures } from './meta/registry.js';
 import { Aggregator, type AggregatorOptions } from './statsd/aggregator.js';
 import { debugSink } from './statsd/debugSink.js';
 import { StatsdParser } from './statsd/parser.js';
 import { FlushMath } from './statsd/processMetrics.js';
+import { startXmlRpc } from './xmlrpc/server.js';
 import { CarbonFlusher } from '../flushers/carbon.js';
 import { ConsoleFlusher } from '../flushers/console.js';
 import { DebugFlusher } from '../flushers/debug.js';
@@ -48,18 +54,29 @@ const flushMath = (c: Config): FlushMath =>
 /** The parts of the config each piece is built from: a reload rebuilds a piece when its part changed. */
 const flusherPart = (c: Config): string => JSON.stringify([c.graphite, c.console, c.statsd.prefix_stats, c.statsd.key_sanitize]);
 const listenerOptionsPart = (c: Config): string =>
-  JSON.stringify([c.statsd.recv_buffer, c.statsd.tcp_max_connections, c.statsd.tcp_max_line, c.statsd.tcp_idle_timeout]);
+  JSON.stringify([c.statsd.recv_buffer, c.statsd.tcp_max_connections, c.statsd.tcp_max_line, c.statsd.tcp_idle_timeout, c.xmlrpc]);
+
+interface OpenListener {
+  listener: Listener;
+  unregister: () => void;
+}
 
 /**
  * The daemon: listeners feed the parser, the parser feeds the aggregator, and at each wall-clock
  * slot the aggregator's interval becomes an immutable snapshot handed to every flusher.
  */
-export class Agent {
+export class Agent implements AgentControl {
   private readonly aggregator: Aggregator;
+  private readonly registry = new MetaRegistry();
+  private readonly startedAt = Date.now();
+  private readonly process = processSource(this.startedAt);
+  private readonly flushFigures = { flushes: 0, duration_ms: 0, lag_ms: 0, processing_time_ms: 0 };
+  private unregisterFlushers: (() => void)[] = [];
+  private healthStatus: Health = 'up';
   private parser: StatsdParser;
   private math: FlushMath;
   private flushers: Flusher[] = [];
-  private readonly listeners = new Map<string, Listener>();
+  private readonly listeners = new Map<string, OpenListener>();
   private readonly timer: AlignedTimer;
   private readonly pending = new Set<Promise<void>>();
   private readonly badLines: LimitedLog;
@@ -69,18 +86,42 @@ export class Agent {
   private stopping: Promise<void> | null = null;
 
   private constructor(
-    private config: Config,
+    private conf: Config,
     private readonly opts: AgentOptions,
   ) {
     const log = opts.log;
     this.badLines = new LimitedLog(log, BAD_LINES_LOGGED_PER_INTERVAL, 'bad lines');
     this.internalErrors = new LimitedLog(log, BAD_LINES_LOGGED_PER_INTERVAL, 'errors handling input');
-    this.aggregator = new Aggregator(aggregatorOptions(config), (line, reason) =>
+    this.aggregator = new Aggregator(aggregatorOptions(conf), (line, reason) =>
       this.badLines.warn(`bad line (${reason}): ${JSON.stringify(line.length > 200 ? line.slice(0, 200) + '...' : line)}`),
     );
     this.parser = this.newParser();
-    this.math = flushMath(config);
-    this.timer = new AlignedTimer(config.flush_interval, (slot) => this.flush(slot));
+    this.math = flushMath(conf);
+    this.timer = new AlignedTimer(conf.flush_interval, (slot) => void this.flushSlot(slot));
+    this.registerCoreFigures();
+  }
+
+  /** The statsd figures under etsy's names (already flushed as etsy's counters, so not published again) and the rest. */
+  private registerCoreFigures(): void {
+    const counts = this.aggregator.counts;
+    this.registry.add({
+      path: '',
+      publish: false,
+      read: () => ({
+        uptime: Math.round((Date.now() - this.startedAt) / 1000),
+        health: this.healthStatus,
+        last_msg_seen: Math.round((counts.lastPacketAt || this.startedAt) / 1000),
+        packets_received: counts.packets,
+        metrics_received: counts.lines,
+        bad_lines_seen: counts.badLines,
+      }),
+    });
+    this.registry.add({
+      path: 'samples',
+      read: () => ({ ...counts.samples, dropped_max_metrics: counts.dropped, keys_held: this.aggregator.size }),
+    });
+    this.registry.add({ path: 'flush', read: () => ({ ...this.flushFigures }) });
+    this.registry.add(this.process);
   }
 
   static async start(config: Config, opts: AgentOptions): Promise<Agent> {
@@ -88,17 +129,23 @@ export class Agent {
     try {
       await agent.syncListeners(true);
     } catch (err) {
-      await Promise.all([...agent.listeners.values()].map((l) => l.close()));
+      await agent.closeListeners();
       throw err;
     }
-    agent.flushers = agent.buildFlushers();
+    agent.setFlushers(agent.buildFlushers());
     agent.timer.start();
     return agent;
   }
 
+  private setFlushers(flushers: Flusher[]): void {
+    for (const off of this.unregisterFlushers) off();
+    this.flushers = flushers;
+    this.unregisterFlushers = flushers.map((f) => this.registry.add({ path: `flushers.${f.name}`, read: () => f.status() }));
+  }
+
   /** "udp 127.0.0.1:8125, tcp 127.0.0.1:8125" with the ports actually bound. */
   get listening(): string[] {
-    return [...this.listeners.values()].map((l) => l.description);
+    return [...this.listeners.values()].map((l) => l.listener.description);
   }
 
   get flusherNames(): string[] {
@@ -109,13 +156,16 @@ export class Agent {
     const glob = this.opts.debugGlob;
     const print = this.opts.print ?? ((line: string) => process.stderr.write(line + '\n'));
     const sink = glob === undefined ? this.aggregator : debugSink(this.aggregator, globMatcher(glob), print);
-    return new StatsdParser(sink, { keySanitize: this.config.statsd.key_sanitize, maxKeyLength: this.config.statsd.max_key_length });
+    return new StatsdParser(sink, { keySanitize: this.conf.statsd.key_sanitize, maxKeyLength: this.conf.statsd.max_key_length });
   }
 
   private buildFlushers(): Flusher[] {
-    const c = this.config;
+    const c = this.conf;
     const names = new GraphiteNames(c.graphite, c.statsd.prefix_stats, c.statsd.key_sanitize);
-    const flushers: Flusher[] = c.graphite.destinations.map((d) => new CarbonFlusher(d, names, c.graphite.connect_timeout, this.opts.log));
+    const several = c.graphite.destinations.length > 1;
+    const flushers: Flusher[] = c.graphite.destinations.map(
+      (d) => new CarbonFlusher(several ? `graphite_${pathSegment(formatAddress(d))}` : 'graphite', d, names, c.graphite.connect_timeout, this.opts.log),
+    );
     if (c.console.enabled || flushers.length === 0) flushers.push(new ConsoleFlusher(names));
     const glob = this.opts.debugGlob;
     if (glob !== undefined) {
@@ -136,7 +186,8 @@ export class Agent {
 
   /** Bind what the config lists and is not bound, close what it no longer lists. */
   private async syncListeners(failFast: boolean): Promise<void> {
-    const s = this.config.statsd;
+    const c = this.conf;
+    const s = c.statsd;
     const wanted = new Map<string, () => Promise<Listener>>();
     for (const a of s.udp) wanted.set(addressKey('udp', a), () => listenUdp(a, s.recv_buffer, this.input));
     const tcpHandlers = {
@@ -146,17 +197,18 @@ export class Agent {
     };
     const tcpOptions = { maxConnections: s.tcp_max_connections, maxLine: s.tcp_max_line, idleTimeoutMs: s.tcp_idle_timeout };
     for (const a of s.tcp) wanted.set(addressKey('tcp', a), () => listenTcp(a, tcpOptions, tcpHandlers));
+    for (const a of c.admin.listen) wanted.set(addressKey('admin', a), () => startAdmin(a, this, Math.round(this.startedAt / 1000)));
+    for (const a of c.xmlrpc.listen) wanted.set(addressKey('xmlrpc', a), () => startXmlRpc(a, this.conf.xmlrpc, this));
 
-    for (const [key, listener] of this.listeners) {
-      if (!wanted.has(key)) {
-        this.listeners.delete(key);
-        await listener.close();
-      }
+    for (const [key, open] of this.listeners) {
+      if (!wanted.has(key)) await this.closeListener(key, open);
     }
-    for (const [key, open] of wanted) {
+    for (const [key, start] of wanted) {
       if (this.listeners.has(key)) continue;
       try {
-        this.listeners.set(key, await open());
+        const listener = await start();
+        const unregister = this.registry.add({ path: `listeners.${pathSegment(listener.description)}`, read: () => listener.figures() });
+        this.listeners.set(key, { listener, unregister });
       } catch (err) {
         if (failFast) throw err;
         this.opts.log.error(`reload: ${(err as Error).message}; not listening there`);
@@ -164,23 +216,45 @@ export class Agent {
     }
   }
 
-  private flush(slotMs: number): void {
-    const nowSeconds = Math.round(Date.now() / 1000);
-    if (this.lastFlushSeconds > 0) this.aggregator.setTimestampLag(nowSeconds - this.lastFlushSeconds - this.config.flush_interval / 1000);
-    this.lastFlushSeconds = nowSeconds;
-    const raw = this.aggregator.takeInterval();
-    const snap: FlushSnapshot = { ts: Math.round(slotMs / 1000), intervalMs: this.config.flush_interval, raw, derived: this.math.derive(raw) };
-    for (const f of this.flushers) this.track(f.flush(snap));
-    const dropped = this.aggregator.counts.dropped - this.droppedBefore;
-    this.droppedBefore += dropped;
-    if (dropped > 0) this.opts.log.warn(`${dropped} samples of new keys dropped in this interval: statsd.max_metrics (${this.config.statsd.max_metrics}) distinct keys held`);
-    this.badLines.endInterval();
-    this.internalErrors.endInterval();
+  private async closeListener(key: string, open: OpenListener): Promise<void> {
+    this.listeners.delete(key);
+    open.unregister();
+    await open.listener.close();
   }
 
-  private track(p: Promise<void>): void {
+  private async closeListeners(): Promise<void> {
+    await Promise.all([...this.listeners].map(([key, open]) => this.closeListener(key, open)));
+  }
+
+  /** Hands the interval to every flusher; resolves when they all have it. */
+  private flushSlot(slotMs: number): Promise<void> {
+    const started = Date.now();
+    const nowSeconds = Math.round(started / 1000);
+    if (this.lastFlushSeconds > 0) this.aggregator.setTimestampLag(nowSeconds - this.lastFlushSeconds - this.conf.flush_interval / 1000);
+    this.lastFlushSeconds = nowSeconds;
+    const raw = this.aggregator.takeInterval();
+    const derived = this.math.derive(raw);
+    const f = this.flushFigures;
+    f.flushes++;
+    f.lag_ms = Math.max(0, started - slotMs);
+    f.processing_time_ms = derived.processingTime;
+    const meta = flatten(this.registry.read(true)).filter((e): e is [string, number] => typeof e[1] === 'number');
+    const snap: FlushSnapshot = { ts: Math.round(slotMs / 1000), intervalMs: this.conf.flush_interval, raw, derived, meta };
+    const handed = Promise.all(this.flushers.map((fl) => this.track(fl.flush(snap)))).then(() => undefined);
+    f.duration_ms = Date.now() - started;
+    const dropped = this.aggregator.counts.dropped - this.droppedBefore;
+    this.droppedBefore += dropped;
+    if (dropped > 0) this.opts.log.warn(`${dropped} samples of new keys dropped in this interval: statsd.max_metrics (${this.conf.statsd.max_metrics}) distinct keys held`);
+    this.badLines.endInterval();
+    this.internalErrors.endInterval();
+    this.process.endInterval();
+    return handed;
+  }
+
+  private track(p: Promise<void>): Promise<void> {
     this.pending.add(p);
     void p.finally(() => this.pending.delete(p));
+    return p;
   }
 
   /** Re-read the config files (SIGHUP). An invalid config is reported and the running one kept. */
@@ -192,20 +266,17 @@ export class Agent {
       this.opts.log.error(`reload refused, keeping the running config:\n${(err as Error).message}`);
       return false;
     }
-    const prev = this.config;
-    this.config = next;
+    const prev = this.conf;
+    this.conf = next;
     this.aggregator.reconfigure(aggregatorOptions(next));
     this.parser = this.newParser();
     this.math = flushMath(next);
     if (next.flush_interval !== prev.flush_interval) this.timer.setInterval(next.flush_interval);
-    if (listenerOptionsPart(next) !== listenerOptionsPart(prev)) {
-      for (const l of this.listeners.values()) await l.close();
-      this.listeners.clear();
-    }
+    if (listenerOptionsPart(next) !== listenerOptionsPart(prev)) await this.closeListeners();
     await this.syncListeners(false);
     if (flusherPart(next) !== flusherPart(prev)) {
       const old = this.flushers;
-      this.flushers = this.buildFlushers();
+      this.setFlushers(this.buildFlushers());
       void Promise.all([...this.pending]).then(() => Promise.all(old.map((f) => f.close())));
     }
     this.opts.log.info(`config reloaded; listening on ${this.listening.join(', ') || 'nothing'}`);
@@ -216,11 +287,10 @@ export class Agent {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.timer.stop();
-      await Promise.all([...this.listeners.values()].map((l) => l.close()));
-      this.listeners.clear();
+      await this.closeListeners();
       // the interval being cut short belongs to the coming slot: a datapoint stamped with the
       // last slot would overwrite that slot's value in carbon
-      this.flush(Math.ceil(Date.now() / this.config.flush_interval) * this.config.flush_interval);
+      void this.flushSlot(Math.ceil(Date.now() / this.conf.flush_interval) * this.conf.flush_interval);
       let deadline: NodeJS.Timeout | undefined;
       const timedOut = new Promise<void>((resolve) => (deadline = setTimeout(resolve, STOP_FLUSH_DEADLINE_MS)));
       await Promise.race([Promise.all([...this.pending]), timedOut]);
@@ -228,5 +298,37 @@ export class Agent {
       await Promise.race([Promise.all(this.flushers.map((f) => f.close())), new Promise((r) => setTimeout(r, 500).unref())]);
     })();
     return this.stopping;
+  }
+
+  // ---- AgentControl: what XML-RPC and the admin port may ask ----
+
+  stats(): Figures {
+    return this.registry.read();
+  }
+
+  values(type: MetricType, glob?: string): CurrentValues {
+    return this.aggregator.values(type, glob === undefined ? undefined : globMatcher(glob));
+  }
+
+  health(): Health {
+    return this.healthStatus;
+  }
+
+  setHealth(h: Health): void {
+    this.healthStatus = h;
+  }
+
+  /** A flush now, stamped with the current second; the next slot flushes as usual. */
+  flush(): Promise<void> {
+    return this.flushSlot(Date.now());
+  }
+
+  delete(type: MetricType, pattern: string): string[] {
+    if (!METRIC_TYPES.includes(type)) return [];
+    return this.aggregator.delete(type, globMatcher(pattern));
+  }
+
+  config(): Config {
+    return this.conf;
   }
 }

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Agent } from './agent.js';
 import { ConfigError, formatConfig, loadConfig } from './config/load.js';
 import { stderrLog } from './log.js';
+import { statsCommand } from './statsCommand.js';
 
 const USAGE = `Usage:
   tally agent [--config FILE]... [--debug [GLOB]]
@@ -13,6 +14,9 @@ const USAGE = `Usage:
       Signals: SIGHUP re-reads the config files, SIGTERM/SIGINT flush and exit.
   tally check-config [--config FILE]...
       Validate the files and print the merged effective config. Exit 0 if valid, 2 if not.
+  tally stats [--config FILE]... [--json]
+      Print the meta stats of the running agent, asked over XML-RPC at the config's xmlrpc.listen
+      (default 127.0.0.1:8127), sorted, with flushers and collectors in error first.
   tally --version
   tally --help
 
@@ -31,6 +35,7 @@ class UsageError extends Error {}
 interface AgentArgs {
   files: string[];
   debugGlob?: string;
+  json?: boolean;
 }
 
 /** Hand-parsed because `--debug` takes an optional value, which util.parseArgs cannot express. */
@@ -43,6 +48,8 @@ function parseArgs(command: string, args: string[]): AgentArgs {
       const file = inline ?? args[++i];
       if (file === undefined) throw new UsageError('--config needs a file');
       out.files.push(file);
+    } else if (flag === '--json' && command === 'stats' && inline === undefined) {
+      out.json = true;
     } else if (flag === '--debug' && command === 'agent') {
       const next = args[i + 1];
       out.debugGlob = inline ?? (next !== undefined && !next.startsWith('-') ? args[++i]! : '*');
@@ -95,6 +102,11 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (command === 'agent') return await runAgent(parseArgs(command, rest));
+    if (command === 'stats') {
+      const args = parseArgs(command, rest);
+      process.stdout.write(await statsCommand(loadConfig(args.files), args.json ?? false));
+      return 0;
+    }
     if (command === 'check-config') {
       process.stdout.write(formatConfig(loadConfig(parseArgs(command, rest).files)));
       return 0;

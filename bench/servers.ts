@@ -61,6 +61,8 @@ const tally: ServerSpec = {
         `flush_interval: ${ctx.flushIntervalMs / 1000}s`,
         `statsd: {udp: ["${hostPort(ctx.udpPort)}"], tcp: []}`,
         `graphite: {destinations: ["${hostPort(ctx.carbonPort)}"]}`,
+        "admin: {listen: []}", // etsy's admin port is 8126 too
+        "xmlrpc: {listen: []}",
         "",
       ].join("\n"),
     );

@@ -16,12 +16,12 @@ const nowSeconds = (): number => Math.round(Date.now() / 1000);
  * from the first line rendered to the last handed to the kernel (etsy times only its write() call).
  */
 export class CarbonFlusher implements Flusher {
-  readonly name = 'graphite';
   private socket: net.Socket | null = null;
   private failing = false;
   private readonly stats = { last_flush: nowSeconds(), last_exception: 0, flush_time: 0, flush_length: 0 };
 
   constructor(
+    readonly name: string,
     private readonly dest: ListenAddress,
     private readonly names: GraphiteNames,
     private readonly connectTimeoutMs: number,

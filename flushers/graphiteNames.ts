@@ -64,7 +64,7 @@ export class GraphiteNames {
     return this.globalNs + this.prefixStats + '.' + path + this.suffix;
   }
 
-  /** Every value of the flush, in etsy's order: counters, timers, gauges, sets, numStats. */
+  /** Every value of the flush, in etsy's order: counters, timers, gauges, sets, numStats; then tally's meta stats. */
   forEach(snap: FlushSnapshot, emit: EmitValue): void {
     const { raw, derived } = snap;
     const sfx = this.suffix;
@@ -98,5 +98,6 @@ export class GraphiteNames {
       emit(this.setNs + name + '.count' + sfx + tags, raw.sets.members[i]!.size, key);
     }
     emit(this.g.legacy_namespace ? this.prefixStats + '.numStats' + sfx : this.stat('numStats'), derived.numStats);
+    for (const [path, value] of snap.meta) emit(this.stat(path), value);
   }
 }

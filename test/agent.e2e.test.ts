@@ -15,6 +15,8 @@ const yaml = (extra = '', interval = '1s'): string => `
 flush_interval: ${interval}
 statsd: {udp: ["127.0.0.1:0"], tcp: ["127.0.0.1:0"], histograms: [{match: "", bins: [1000]}]}
 graphite: {destinations: ["127.0.0.1:${carbon.port}"]}
+admin: {listen: ["127.0.0.1:0"]}
+xmlrpc: {listen: ["127.0.0.1:0"]}
 ${extra}`;
 
 /** Keys are made unique per test so that lines from several tests on one carbon never mix. */

@@ -1,10 +1,28 @@
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
+import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { AgentProcess, configFile, runCli } from './helpers/agentProcess.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** Nothing listens on this TCP and UDP port of 127.0.0.1. */
+async function portFree(port: number): Promise<boolean> {
+  const udp = dgram.createSocket('udp4');
+  const udpFree = await new Promise<boolean>((resolve) => {
+    udp.once('error', () => resolve(false));
+    udp.bind(port, '127.0.0.1', () => resolve(true));
+  });
+  udp.close();
+  const tcp = net.createServer();
+  const tcpFree = await new Promise<boolean>((resolve) => {
+    tcp.once('error', () => resolve(false));
+    tcp.listen(port, '127.0.0.1', () => resolve(true));
+  });
+  tcp.close();
+  return udpFree && tcpFree;
+}
 
 describe('tally command line', () => {
   it('--help tells how to run the agent and check a config', async () => {
@@ -54,22 +72,17 @@ describe('tally command line', () => {
     const taken = dgram.createSocket('udp4');
     await new Promise<void>((r) => taken.bind(0, '127.0.0.1', () => r()));
     const port = taken.address().port;
-    const r = await runCli(['agent', '--config', configFile(`statsd: {udp: ["127.0.0.1:${port}"], tcp: []}\n`)]);
+    const r = await runCli(['agent', '--config', configFile(`statsd: {udp: ["127.0.0.1:${port}"], tcp: []}\nadmin: {listen: []}\nxmlrpc: {listen: []}\n`)]);
     taken.close();
     assert.equal(r.code, 1);
     assert.match(r.stderr, new RegExp(`udp 127\\.0\\.0\\.1:${port}: address already in use`));
   });
 
-  it('with no config, runs on the embedded defaults: loopback 8125, printing flushes to stdout', async (t) => {
-    const probe = dgram.createSocket('udp4');
-    const free = await new Promise<boolean>((resolve) => {
-      probe.once('error', () => resolve(false));
-      probe.bind(8125, '127.0.0.1', () => resolve(true));
-    });
-    probe.close();
-    if (!free) return t.skip('port 8125 is in use on this machine');
+  it('with no config, runs on the embedded defaults: loopback 8125-8127, printing flushes to stdout', async (t) => {
+    const busy = (await Promise.all([8125, 8126, 8127].map(portFree))).some((free) => !free);
+    if (busy) return t.skip('one of the ports 8125-8127 is in use on this machine');
     const agent = await AgentProcess.start([]);
-    assert.match(agent.stderr, /listening on udp 127\.0\.0\.1:8125, tcp 127\.0\.0\.1:8125; flushing every 10000 ms to console/);
+    assert.match(agent.stderr, /listening on udp 127\.0\.0\.1:8125, tcp 127\.0\.0\.1:8125, admin 127\.0\.0\.1:8126, xmlrpc 127\.0\.0\.1:8127; flushing every 10000 ms to console/);
     assert.equal(await agent.stop('SIGINT'), 0);
     assert.match(agent.stdout, /^statsd\.numStats 3 \d+$/m);
   });

@@ -80,6 +80,16 @@ const DEFAULTS: Config = {
     connect_timeout: 5_000,
   },
   console: { enabled: false },
+  admin: { listen: [{ host: "127.0.0.1", port: 8126, family: 4 }] },
+  xmlrpc: {
+    listen: [{ host: "127.0.0.1", port: 8127, family: 4 }],
+    allow: [
+      { address: "127.0.0.0", prefix: 8, family: 4 },
+      { address: "::1", prefix: 128, family: 6 },
+    ],
+    auth: { user: "", password_file: "" },
+    request_timeout: 10_000,
+  },
 };
 
 describe("defaults", () => {

@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { LineCounter, parseDocument, stringify } from "yaml";
 import { formatKeyPath, validateConfig, type KeyPath } from "./schema.js";
 import type { Config } from "./types.js";
-import { describeValue, formatAddress, formatDuration, formatSize } from "./units.js";
+import { describeValue, formatAddress, formatCidr, formatDuration, formatSize } from "./units.js";
 
 /** Every problem found, one per line: "<file>: <key path>: expected <what>, got <value>". */
 export class ConfigError extends Error {
@@ -55,6 +55,13 @@ export function formatConfig(config: Config): string {
       ...graphite,
       destinations: graphite.destinations.map(formatAddress),
       connect_timeout: formatDuration(graphite.connect_timeout),
+    },
+    admin: { listen: config.admin.listen.map(formatAddress) },
+    xmlrpc: {
+      ...config.xmlrpc,
+      listen: config.xmlrpc.listen.map(formatAddress),
+      allow: config.xmlrpc.allow.map(formatCidr),
+      request_timeout: formatDuration(config.xmlrpc.request_timeout),
     },
   });
 }

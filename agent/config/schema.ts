@@ -6,7 +6,7 @@
 
 import { z } from "zod";
 import type { Config, ListenAddress } from "./types.js";
-import { UnitError, describeValue, formatAddress, formatDuration, formatSize, parseDestination, parseDuration, parseListenAddress, parseSize } from "./units.js";
+import { UnitError, describeValue, formatAddress, formatDuration, formatSize, parseCidr, parseDestination, parseDuration, parseListenAddress, parseSize } from "./units.js";
 
 export const TIMER_METRICS = [
   "count", "count_ps", "sum", "sum_squares", "mean", "median", "upper", "lower", "std",
@@ -152,6 +152,16 @@ export const configSchema = z.strictObject(
       connect_timeout: duration(1).prefault("5s"),
     }),
     console: section({ enabled: bool().prefault(false) }),
+    admin: section({ listen: addressList(parseListenAddress).prefault(["127.0.0.1:8126"]) }),
+    xmlrpc: section({
+      listen: addressList(parseListenAddress).prefault(["127.0.0.1:8127"]),
+      allow: z.array(unit(parseCidr), expect("a list of IP networks")).prefault(["127.0.0.0/8", "::1/128"]),
+      auth: section({
+        user: z.string(expect("a user name")).prefault(""),
+        password_file: z.string(expect("a file path")).prefault(""),
+      }).refine((a) => a.user === "" || a.password_file !== "", expect("a password_file when a user is set")),
+      request_timeout: duration(100).prefault("10s"),
+    }),
   },
   expect("a mapping"),
 );

@@ -53,10 +53,30 @@ export interface ConsoleConfig {
   enabled: boolean;
 }
 
+/** An IP network: "127.0.0.0/8", "::1/128"; a bare address is a /32 or /128. */
+export interface Cidr {
+  address: string;
+  prefix: number;
+  family: 4 | 6;
+}
+
+export interface AdminConfig {
+  listen: ListenAddress[]; // [] = off
+}
+
+export interface XmlRpcConfig {
+  listen: ListenAddress[]; // [] = off
+  allow: Cidr[]; // clients outside are answered 403
+  auth: { user: string; password_file: string }; // user "" = no authentication
+  request_timeout: number; // ms for a whole request, slow clients included
+}
+
 export interface Config {
   data_dir: string;
   flush_interval: number; // ms
   statsd: StatsdConfig;
   graphite: GraphiteConfig;
   console: ConsoleConfig;
+  admin: AdminConfig;
+  xmlrpc: XmlRpcConfig;
 }

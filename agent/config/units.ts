@@ -5,7 +5,7 @@
  */
 
 import { isIPv4, isIPv6 } from "node:net";
-import type { ListenAddress } from "./types.js";
+import type { Cidr, ListenAddress } from "./types.js";
 
 export class UnitError extends Error {
   constructor(
@@ -136,4 +136,21 @@ function splitHostPort(value: unknown, minPort: number): [string, number, boolea
   const port = Number(m[3]);
   if (port < minPort || port > 65535) return undefined;
   return m[1] !== undefined ? [m[1], port, true] : [m[2]!, port, false];
+}
+
+export const CIDR_FORMS = "an IP network (127.0.0.0/8, ::1/128, 10.1.2.3)";
+
+/** "10.0.0.0/8", "::1/128", or a bare address (a single host). */
+export function parseCidr(value: unknown): Cidr {
+  if (typeof value !== "string") throw new UnitError(CIDR_FORMS, value);
+  const [address = "", bits, extra] = value.split("/");
+  const family = isIPv4(address) ? 4 : isIPv6(address) ? 6 : 0;
+  const max = family === 4 ? 32 : 128;
+  const prefix = bits === undefined ? max : /^\d{1,3}$/.test(bits) ? Number(bits) : NaN;
+  if (family === 0 || extra !== undefined || !(prefix >= 0 && prefix <= max)) throw new UnitError(CIDR_FORMS, value);
+  return { address, prefix, family };
+}
+
+export function formatCidr(c: Cidr): string {
+  return `${c.address}/${c.prefix}`;
 }

@@ -8,4 +8,6 @@ export interface FlushSnapshot {
   readonly intervalMs: number;
   readonly raw: RawInterval;
   readonly derived: DerivedValues;
+  /** tally's own published meta stats at flush time: [dotted path under prefix_stats, value] */
+  readonly meta: readonly (readonly [string, number])[];
 }

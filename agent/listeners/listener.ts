@@ -1,15 +1,18 @@
 import type { ListenAddress } from '../config/types.js';
 import { formatAddress } from '../config/units.js';
+import type { Figures } from '../meta/registry.js';
 
 export interface Listener {
   /** "udp 127.0.0.1:8125", with the port actually bound */
   readonly description: string;
   /** Stop taking input; what already arrived is handed over first. */
   close(): Promise<void>;
+  /** Meta stats of this listener. */
+  figures(): Figures;
 }
 
 /** Key of an address in a listener table, to see what a reload changed. */
-export function addressKey(proto: 'udp' | 'tcp', a: ListenAddress): string {
+export function addressKey(proto: string, a: ListenAddress): string {
   return `${proto} ${formatAddress(a)}`;
 }
 
@@ -20,7 +23,7 @@ const ERRNO_TEXT: Record<string, string> = {
 };
 
 /** "tcp 127.0.0.1:8125: address already in use", keeping the errno code. */
-export function bindError(proto: 'udp' | 'tcp', a: ListenAddress, err: NodeJS.ErrnoException): Error {
+export function bindError(proto: string, a: ListenAddress, err: NodeJS.ErrnoException): Error {
   const why = (err.code && ERRNO_TEXT[err.code]) ?? err.message;
   return Object.assign(new Error(`${proto} ${formatAddress(a)}: ${why}`), { code: err.code });
 }

@@ -28,12 +28,15 @@ const CLOSE_GRACE_MS = 1000;
  */
 export async function listenTcp(addr: ListenAddress, opts: TcpOptions, on: TcpHandlers): Promise<Listener> {
   const sockets = new Set<net.Socket>();
+  const counts = { connections_total: 0, connections_refused: 0, bytes: 0, overlong_lines: 0 };
   const server = net.createServer((socket) => {
     sockets.add(socket);
+    counts.connections_total++;
     let held: Buffer | null = null;
     let discarding = false;
     if (opts.idleTimeoutMs > 0) socket.setTimeout(opts.idleTimeoutMs, () => socket.destroy());
     socket.on('data', (chunk: Buffer) => {
+      counts.bytes += chunk.length;
       let start = 0;
       if (discarding) {
         const nl = chunk.indexOf(10);
@@ -51,6 +54,7 @@ export async function listenTcp(addr: ListenAddress, opts: TcpOptions, on: TcpHa
         // copy: the chunk's memory is reused by the stream
         held = held ? Buffer.concat([held, chunk.subarray(start)]) : Buffer.from(chunk.subarray(start));
         if (held.length > opts.maxLine) {
+          counts.overlong_lines++;
           on.overlong(held.subarray(0, 80).toString());
           held = null;
           discarding = true;
@@ -66,7 +70,10 @@ export async function listenTcp(addr: ListenAddress, opts: TcpOptions, on: TcpHa
     socket.on('close', () => sockets.delete(socket));
   });
   server.maxConnections = opts.maxConnections;
-  server.on('drop', () => on.refused());
+  server.on('drop', () => {
+    counts.connections_refused++;
+    on.refused();
+  });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -89,5 +96,6 @@ export async function listenTcp(addr: ListenAddress, opts: TcpOptions, on: TcpHa
       await closed;
       clearTimeout(grace);
     },
+    figures: () => ({ connections_open: sockets.size, ...counts }),
   };
 }

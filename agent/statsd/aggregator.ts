@@ -1,5 +1,6 @@
 import type { SampleSink } from './sink.js';
 import type { DeleteIdle } from '../config/types.js';
+import type { CurrentValues, MetricType } from '../control.js';
 
 export interface AggregatorOptions {
   prefixStats: string;
@@ -21,10 +22,16 @@ export interface RawInterval {
   sets: { keys: string[]; members: Set<string>[] };
 }
 
+/** Totals since start, for meta stats. */
 export interface AggregatorCounts {
   /** samples dropped because max_metrics distinct keys were already held */
   dropped: number;
   badLines: number;
+  packets: number;
+  lines: number;
+  samples: Record<MetricType, number>;
+  /** unix ms of the last packet */
+  lastPacketAt: number;
 }
 
 export type BadLineListener = (line: string, reason: string) => void;
@@ -43,7 +50,7 @@ export class Aggregator implements SampleSink {
   private lines!: CounterState;
   private bad!: CounterState;
   private lagKey = '';
-  readonly counts: AggregatorCounts = { dropped: 0, badLines: 0 };
+  readonly counts: AggregatorCounts = { dropped: 0, badLines: 0, packets: 0, lines: 0, samples: { counters: 0, timers: 0, gauges: 0, sets: 0 }, lastPacketAt: 0 };
 
   constructor(
     private opts: AggregatorOptions,
@@ -86,10 +93,13 @@ export class Aggregator implements SampleSink {
 
   packet(): void {
     this.packets.v++;
+    this.counts.packets++;
+    this.counts.lastPacketAt = Date.now();
   }
 
   line(): void {
     this.lines.v++;
+    this.counts.lines++;
   }
 
   badLine(line: string, reason: string): void {
@@ -105,6 +115,7 @@ export class Aggregator implements SampleSink {
       this.counters.set(key, (c = { v: 0 }));
     }
     c.v += value * (1 / rate); // etsy's exact expression: v / rate rounds differently
+    this.counts.samples.counters++;
   }
 
   timer(key: string, value: number, rate: number): void {
@@ -115,9 +126,11 @@ export class Aggregator implements SampleSink {
     }
     t.values.push(value);
     t.count += 1 / rate;
+    this.counts.samples.timers++;
   }
 
   gauge(key: string, value: number, signed: boolean): void {
+    this.counts.samples.gauges++;
     let g = this.gauges.get(key);
     if (g === undefined) {
       if (this.full()) return;
@@ -136,6 +149,7 @@ export class Aggregator implements SampleSink {
       this.sets.set(key, (s = new Set()));
     }
     s.add(member);
+    this.counts.samples.sets++;
   }
 
   /** etsy's timestamp_lag gauge: it is not a received gauge, so it never expires. */
@@ -202,5 +216,32 @@ export class Aggregator implements SampleSink {
     if (deleteIdle) this.sets = new Map();
     else for (const key of keys) this.sets.set(key, new Set());
     return { keys, members };
+  }
+
+  /** The current interval's values of one type, for the operator interfaces. */
+  values(type: MetricType, matches: (key: string) => boolean = () => true): CurrentValues {
+    const out: CurrentValues = new Map();
+    const pick = <T>(table: Map<string, T>, value: (t: T) => number | number[] | string[]): void => {
+      for (const [key, t] of table) if (matches(key)) out.set(key, value(t));
+    };
+    if (type === 'counters') pick(this.counters, (c) => c.v);
+    else if (type === 'timers') pick(this.timers, (t) => t.values.slice());
+    else if (type === 'gauges') pick(this.gauges, (g) => g.v);
+    else pick(this.sets, (s) => [...s]);
+    return out;
+  }
+
+  /** Deletes the keys of one type that match (the internal counters are only reset); returns their names. */
+  delete(type: MetricType, matches: (key: string) => boolean): string[] {
+    const table: Map<string, unknown> = type === 'counters' ? this.counters : type === 'timers' ? this.timers : type === 'gauges' ? this.gauges : this.sets;
+    const deleted: string[] = [];
+    for (const key of table.keys()) {
+      if (!matches(key)) continue;
+      const internal = type === 'counters' && [this.bad, this.packets, this.lines].includes(table.get(key) as CounterState);
+      if (internal) (table.get(key) as CounterState).v = 0;
+      else table.delete(key);
+      deleted.push(key);
+    }
+    return deleted;
   }
 }

@@ -23,6 +23,8 @@ export class AgentProcess {
   stderr = '';
   udpPort = 0;
   tcpPort = 0;
+  adminPort = 0;
+  xmlrpcPort = 0;
   readonly exited: Promise<number | null>;
 
   private constructor(readonly proc: ChildProcess) {
@@ -44,6 +46,8 @@ export class AgentProcess {
     }
     a.udpPort = Number(/udp 127\.0\.0\.1:(\d+)/.exec(a.stderr)?.[1] ?? 0);
     a.tcpPort = Number(/tcp 127\.0\.0\.1:(\d+)/.exec(a.stderr)?.[1] ?? 0);
+    a.adminPort = Number(/admin 127\.0\.0\.1:(\d+)/.exec(a.stderr)?.[1] ?? 0);
+    a.xmlrpcPort = Number(/xmlrpc 127\.0\.0\.1:(\d+)/.exec(a.stderr)?.[1] ?? 0);
     return a;
   }
 
