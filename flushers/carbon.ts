@@ -3,6 +3,7 @@ import type { ListenAddress } from '../agent/config/types.js';
 import { formatAddress } from '../agent/config/units.js';
 import type { FlushSnapshot } from '../agent/flush/snapshot.js';
 import type { Log } from '../agent/log.js';
+import type { Figures } from '../agent/meta/registry.js';
 import type { Flusher } from './flusher.js';
 import type { GraphiteNames } from './graphiteNames.js';
 import { PlaintextBatch } from './plaintext.js';
@@ -18,6 +19,8 @@ const nowSeconds = (): number => Math.round(Date.now() / 1000);
 export class CarbonFlusher implements Flusher {
   private socket: net.Socket | null = null;
   private failing = false;
+  /** what went wrong last, for the operator (a string: shown, not published) */
+  private lastErrorMessage = '';
   private readonly stats = { last_flush: nowSeconds(), last_exception: 0, flush_time: 0, flush_length: 0 };
 
   constructor(
@@ -55,6 +58,7 @@ export class CarbonFlusher implements Flusher {
       this.failing = false;
     } catch (err) {
       this.stats.last_exception = nowSeconds();
+      this.lastErrorMessage = (err as Error).message;
       this.socket?.destroy();
       this.socket = null;
       // once per outage, not once per flush
@@ -92,7 +96,7 @@ export class CarbonFlusher implements Flusher {
     await new Promise<void>((resolve) => socket.end(resolve));
   }
 
-  status(): Record<string, number> {
-    return { ...this.stats };
+  status(): Figures {
+    return { ...this.stats, last_error_message: this.lastErrorMessage };
   }
 }

@@ -1,4 +1,5 @@
 import type { FlushSnapshot } from '../agent/flush/snapshot.js';
+import type { Figures } from '../agent/meta/registry.js';
 import type { Flusher } from './flusher.js';
 import type { GraphiteNames } from './graphiteNames.js';
 import { PlaintextBatch } from './plaintext.js';
@@ -22,7 +23,7 @@ export class ConsoleFlusher implements Flusher {
 
   async close(): Promise<void> {}
 
-  status(): Record<string, number> {
+  status(): Figures {
     return { flushes: this.flushes };
   }
 }

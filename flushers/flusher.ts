@@ -1,4 +1,5 @@
 import type { FlushSnapshot } from '../agent/flush/snapshot.js';
+import type { Figures } from '../agent/meta/registry.js';
 
 /** A destination of flushes. One file per destination under flushers/ implements it. */
 export interface Flusher {
@@ -6,6 +7,6 @@ export interface Flusher {
   /** Resolves once the snapshot is this flusher's: sent, queued or printed. Never rejects: failures are kept in status(). */
   flush(snapshot: FlushSnapshot): Promise<void>;
   close(): Promise<void>;
-  /** Figures for meta stats, under the flusher's name (etsy's graphite.last_flush ...). */
-  status(): Record<string, number>;
+  /** Figures for meta stats, under `flushers.<name>` (etsy's graphite.last_flush ...); strings are shown, not published. */
+  status(): Figures;
 }

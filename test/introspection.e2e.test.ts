@@ -60,6 +60,14 @@ print(json.dumps(out))
   return JSON.parse(stdout);
 }
 
+async function waitFor(test: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!test()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 async function admin(commands: string): Promise<string> {
   const sock = net.connect(agent.adminPort, '127.0.0.1');
   let reply = '';
@@ -118,7 +126,40 @@ out.append(s.tally.health())
     assert.equal((JSON.parse(json.stdout) as { bad_lines_seen: number }).bad_lines_seen, 1);
   });
 
+  it('the rest of the methods from Python: istats, introspection, multicall, reload', async () => {
+    const [istats, methods, help, multi, reloaded] = (await python(`
+out.append(json.loads(s.istats()))
+out.append(s.system.listMethods())
+out.append(s.system.methodHelp("tally.delete"))
+mc = xmlrpc.client.MultiCall(s)
+mc.tally.health()
+mc.tally.gauges("${k}.temp")
+out.append(list(mc()))
+out.append(s.tally.reload())
+`)) as [Record<string, unknown>, string[], string, unknown[], boolean];
+    assert.equal(istats.packets_received, 7);
+    for (const m of ['system.listMethods', 'system.methodHelp', 'system.methodSignature', 'system.multicall', 'istats', 'tally.stats', 'tally.counters', 'tally.timers', 'tally.gauges', 'tally.sets', 'tally.health', 'tally.set_health', 'tally.flush', 'tally.reload', 'tally.delete']) {
+      assert.ok(methods.includes(m), m);
+    }
+    assert.match(help, /delete/i);
+    assert.deepEqual(multi, ['up', { [`${k}.temp`]: 7 }]);
+    assert.equal(reloaded, true);
+    await waitFor(() => agent.stderr.includes('config reloaded'));
+  });
+
   it('hostile requests are refused and the agent keeps serving statsd and XML-RPC', async () => {
+    const post = (body: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port: agent.xmlrpcPort, path: '/RPC2', method: 'POST' }, (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (d: string) => (text += d)).on('end', () => resolve(text));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    assert.match(await post('<methodCall><methodName>tally.health'), /faultCode[\s\S]*-32700/);
+    const laughs = '<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]><methodCall><methodName>&c;</methodName></methodCall>';
+    assert.ok((await post(laughs)).length < 2000, 'entities are not expanded');
     const status = await new Promise<number>((resolve, reject) => {
       const req = http.request({ host: '127.0.0.1', port: agent.xmlrpcPort, path: '/RPC2', method: 'POST', headers: { 'content-type': 'text/xml' } }, (res) => {
         res.resume();

@@ -188,7 +188,7 @@ function methodTable(control: AgentControl, faultOf: (err: unknown) => FaultStru
   });
   methods.set('tally.delete', {
     signatures: [['array', 'string', 'string']],
-    help: 'delete(type, pattern): deletes keys of one type (counters, timers, gauges, sets): an exact name, or "prefix.*" for a whole folder; returns the names deleted.',
+    help: 'delete(type, glob): deletes the keys of one type (counters, timers, gauges, sets) matching the glob: an exact name, "prefix.*" for a whole folder, or any glob (* and ? cross dots); returns the names deleted.',
     run: ([type, pattern]) => control.delete(oneOf('type', METRIC_TYPES, type), pattern as string),
   });
   return invoke;
