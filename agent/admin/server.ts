@@ -15,9 +15,8 @@ import { inspect } from 'node:util';
 import { parse } from 'yaml';
 import type { ListenAddress } from '../config/types.js';
 import { formatConfig } from '../config/load.js';
-import { formatAddress } from '../config/units.js';
 import { METRIC_TYPES, type AgentControl, type MetricType } from '../control.js';
-import { bindError, type Listener } from '../listeners/listener.js';
+import { listenOn, type Listener } from '../listeners/listener.js';
 import { flatten, type Figures } from '../meta/registry.js';
 
 export interface AdminServer extends Listener {
@@ -111,19 +110,10 @@ export async function startAdmin(
   });
   server.maxConnections = maxConnections;
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: addr.host, port: addr.port, ipv6Only: addr.family === 6 }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  }).catch((err: NodeJS.ErrnoException) => {
-    throw bindError('admin', addr, err);
-  });
-  const bound = server.address() as net.AddressInfo;
+  const description = await listenOn(server, 'admin', addr);
 
   return {
-    description: `admin ${formatAddress({ ...addr, port: bound.port })}`,
+    description,
     figures: () => ({ ...counts }),
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,3 +1,4 @@
+import type net from 'node:net';
 import type { ListenAddress } from '../config/types.js';
 import { formatAddress } from '../config/units.js';
 import type { Figures } from '../meta/registry.js';
@@ -23,7 +24,21 @@ const ERRNO_TEXT: Record<string, string> = {
 };
 
 /** "tcp 127.0.0.1:8125: address already in use", keeping the errno code. */
-export function bindError(proto: string, a: ListenAddress, err: NodeJS.ErrnoException): Error {
+function bindError(proto: string, a: ListenAddress, err: NodeJS.ErrnoException): Error {
   const why = (err.code && ERRNO_TEXT[err.code]) ?? err.message;
   return Object.assign(new Error(`${proto} ${formatAddress(a)}: ${why}`), { code: err.code });
+}
+
+/** Binds a TCP or HTTP server; resolves to its description with the port actually bound ("admin 127.0.0.1:8126"). */
+export async function listenOn(server: net.Server, proto: string, addr: ListenAddress): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: addr.host, port: addr.port, ipv6Only: addr.family === 6 }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  }).catch((err: NodeJS.ErrnoException) => {
+    throw bindError(proto, addr, err);
+  });
+  return `${proto} ${formatAddress({ ...addr, port: (server.address() as net.AddressInfo).port })}`;
 }

@@ -1,7 +1,6 @@
 import net from 'node:net';
 import type { ListenAddress } from '../config/types.js';
-import { formatAddress } from '../config/units.js';
-import { bindError, type Listener } from './listener.js';
+import { listenOn, type Listener } from './listener.js';
 
 export interface TcpOptions {
   maxConnections: number;
@@ -75,19 +74,10 @@ export async function listenTcp(addr: ListenAddress, opts: TcpOptions, on: TcpHa
     on.refused();
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: addr.host, port: addr.port, ipv6Only: addr.family === 6 }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  }).catch((err: NodeJS.ErrnoException) => {
-    throw bindError('tcp', addr, err);
-  });
-  const bound = server.address() as net.AddressInfo;
+  const description = await listenOn(server, 'tcp', addr);
 
   return {
-    description: `tcp ${formatAddress({ ...addr, port: bound.port })}`,
+    description,
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // half-close so clients see the end, and keep reading what they still send for a moment

@@ -6,9 +6,8 @@ import net from 'node:net';
 import { PassThrough, type Readable } from 'node:stream';
 import xmlrpc from 'xmlrpc';
 import type { ListenAddress, XmlRpcConfig } from '../config/types.js';
-import { formatAddress } from '../config/units.js';
 import { METRIC_TYPES, type AgentControl, type Health, type MetricType } from '../control.js';
-import { bindError, type Listener } from '../listeners/listener.js';
+import { listenOn, type Listener } from '../listeners/listener.js';
 import type { Figures } from '../meta/registry.js';
 
 /**
@@ -320,19 +319,10 @@ export async function startXmlRpc(addr: ListenAddress, cfg: XmlRpcConfig, contro
     socket.destroy();
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: addr.host, port: addr.port, ipv6Only: addr.family === 6 }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  }).catch((err: NodeJS.ErrnoException) => {
-    throw bindError('xmlrpc', addr, err);
-  });
-  const bound = server.address() as net.AddressInfo;
+  const description = await listenOn(server, 'xmlrpc', addr);
 
   return {
-    description: `xmlrpc ${formatAddress({ ...addr, port: bound.port })}`,
+    description,
     figures: () => ({ ...figures }),
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
