@@ -1,4 +1,5 @@
 import { startAdmin } from './admin/server.js';
+import { DeliveryAlerter, nscaSender } from './alerts/alerter.js';
 import type { Config } from './config/types.js';
 import { METRIC_TYPES, type AgentControl, type CurrentValues, type Health, type MetricType } from './control.js';
 import { loadConfig } from './config/load.js';
@@ -52,7 +53,7 @@ const flushMath = (c: Config): FlushMath =>
   });
 
 /** The parts of the config each piece is built from: a reload rebuilds a piece when its part changed. */
-const flusherPart = (c: Config): string => JSON.stringify([c.graphite, c.console, c.statsd.prefix_stats, c.statsd.key_sanitize]);
+const flusherPart = (c: Config): string => JSON.stringify([c.graphite, c.console, c.statsd.prefix_stats, c.statsd.key_sanitize, c.nsca]);
 const listenerOptionsPart = (c: Config): string =>
   JSON.stringify([c.statsd.recv_buffer, c.statsd.tcp_max_connections, c.statsd.tcp_max_line, c.statsd.tcp_idle_timeout, c.xmlrpc]);
 
@@ -72,6 +73,7 @@ export class Agent implements AgentControl {
   private readonly process = processSource(this.startedAt);
   private readonly flushFigures = { flushes: 0, duration_ms: 0, lag_ms: 0, processing_time_ms: 0 };
   private unregisterFlushers: (() => void)[] = [];
+  private alerter: DeliveryAlerter | null = null;
   private healthStatus: Health = 'up';
   private parser: StatsdParser;
   private math: FlushMath;
@@ -141,6 +143,8 @@ export class Agent implements AgentControl {
     for (const off of this.unregisterFlushers) off();
     this.flushers = flushers;
     this.unregisterFlushers = flushers.map((f) => this.registry.add({ path: `flushers.${f.name}`, read: () => f.status() }));
+    const alerter = this.alerter;
+    if (alerter) this.unregisterFlushers.push(this.registry.add({ path: 'alerts.nsca', read: () => alerter.figures() }));
   }
 
   /** "udp 127.0.0.1:8125, tcp 127.0.0.1:8125" with the ports actually bound. */
@@ -159,12 +163,15 @@ export class Agent implements AgentControl {
     return new StatsdParser(sink, { keySanitize: this.conf.statsd.key_sanitize, maxKeyLength: this.conf.statsd.max_key_length });
   }
 
+  /** The flushers, and the NSCA alerter their delivery events go to. */
   private buildFlushers(): Flusher[] {
     const c = this.conf;
+    this.alerter?.close();
+    this.alerter = c.nsca.host === '' ? null : new DeliveryAlerter(c.nsca, nscaSender(c.nsca), this.opts.log);
     const names = new GraphiteNames(c.graphite, c.statsd.prefix_stats, c.statsd.key_sanitize);
     const several = c.graphite.destinations.length > 1;
     const flushers: Flusher[] = c.graphite.destinations.map(
-      (d) => new CarbonFlusher(several ? `graphite_${pathSegment(formatAddress(d))}` : 'graphite', d, names, c.graphite.connect_timeout, this.opts.log),
+      (d) => new CarbonFlusher(several ? `graphite_${pathSegment(formatAddress(d))}` : 'graphite', d, names, c.graphite.connect_timeout, this.opts.log, this.alerter),
     );
     if (c.console.enabled || flushers.length === 0) flushers.push(new ConsoleFlusher(names));
     const glob = this.opts.debugGlob;
@@ -296,6 +303,7 @@ export class Agent implements AgentControl {
       await Promise.race([Promise.all([...this.pending]), timedOut]);
       clearTimeout(deadline);
       await Promise.race([Promise.all(this.flushers.map((f) => f.close())), new Promise((r) => setTimeout(r, 500).unref())]);
+      this.alerter?.close();
     })();
     return this.stopping;
   }

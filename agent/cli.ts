@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { Agent } from './agent.js';
+import { nscaSender } from './alerts/alerter.js';
 import { ConfigError, formatConfig, loadConfig } from './config/load.js';
 import { stderrLog } from './log.js';
 import { statsCommand } from './statsCommand.js';
@@ -17,6 +18,9 @@ const USAGE = `Usage:
   tally stats [--config FILE]... [--json]
       Print the meta stats of the running agent, asked over XML-RPC at the config's xmlrpc.listen
       (default 127.0.0.1:8127), sorted, with flushers and collectors in error first.
+  tally send-nsca [--config FILE]... --code 0|1|2|3 --message TEXT
+      Send one passive check result to the config's nsca.host as the agent would (OK, WARNING,
+      CRITICAL, UNKNOWN), to test a Nagios setup.
   tally --version
   tally --help
 
@@ -36,6 +40,8 @@ interface AgentArgs {
   files: string[];
   debugGlob?: string;
   json?: boolean;
+  code?: string;
+  message?: string;
 }
 
 /** Hand-parsed because `--debug` takes an optional value, which util.parseArgs cannot express. */
@@ -48,6 +54,10 @@ function parseArgs(command: string, args: string[]): AgentArgs {
       const file = inline ?? args[++i];
       if (file === undefined) throw new UsageError('--config needs a file');
       out.files.push(file);
+    } else if ((flag === '--code' || flag === '--message') && command === 'send-nsca') {
+      const value = inline ?? args[++i];
+      if (value === undefined) throw new UsageError(`${flag} needs a value`);
+      out[flag === '--code' ? 'code' : 'message'] = value;
     } else if (flag === '--json' && command === 'stats' && inline === undefined) {
       out.json = true;
     } else if (flag === '--debug' && command === 'agent') {
@@ -105,6 +115,17 @@ async function main(argv: string[]): Promise<number> {
     if (command === 'stats') {
       const args = parseArgs(command, rest);
       process.stdout.write(await statsCommand(loadConfig(args.files), args.json ?? false));
+      return 0;
+    }
+    if (command === 'send-nsca') {
+      const args = parseArgs(command, rest);
+      const code = Number(args.code);
+      if (!(code === 0 || code === 1 || code === 2 || code === 3)) throw new UsageError('--code must be 0 (OK), 1 (WARNING), 2 (CRITICAL) or 3 (UNKNOWN)');
+      if (args.message === undefined) throw new UsageError('--message is required');
+      const nsca = loadConfig(args.files).nsca;
+      if (nsca.host === '') throw new Error('nsca.host is not set in the config: NSCA alerts are off');
+      await nscaSender(nsca)(code, args.message);
+      process.stdout.write(`sent to ${nsca.host}:${nsca.port}: ${nsca.host_name};${nsca.service};${code};${args.message}\n`);
       return 0;
     }
     if (command === 'check-config') {

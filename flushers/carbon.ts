@@ -2,6 +2,7 @@ import net from 'node:net';
 import type { ListenAddress } from '../agent/config/types.js';
 import { formatAddress } from '../agent/config/units.js';
 import type { FlushSnapshot } from '../agent/flush/snapshot.js';
+import type { DeliveryEvents } from '../agent/alerts/alerter.js';
 import type { Log } from '../agent/log.js';
 import type { Figures } from '../agent/meta/registry.js';
 import type { Flusher } from './flusher.js';
@@ -29,6 +30,7 @@ export class CarbonFlusher implements Flusher {
     private readonly names: GraphiteNames,
     private readonly connectTimeoutMs: number,
     private readonly log: Log,
+    private readonly events: DeliveryEvents | null,
   ) {}
 
   private get where(): string {
@@ -54,7 +56,10 @@ export class CarbonFlusher implements Flusher {
       this.stats.flush_time = Date.now() - started;
       this.stats.flush_length = length;
       this.stats.last_flush = nowSeconds();
-      if (this.failing) this.log.info(`carbon ${this.where}: delivering again`);
+      if (this.failing) {
+        this.log.info(`carbon ${this.where}: delivering again`);
+        this.events?.recovered(`carbon ${this.where}`);
+      }
       this.failing = false;
     } catch (err) {
       this.stats.last_exception = nowSeconds();
@@ -62,7 +67,11 @@ export class CarbonFlusher implements Flusher {
       this.socket?.destroy();
       this.socket = null;
       // once per outage, not once per flush
-      if (!this.failing) this.log.error(`carbon ${this.where}: ${(err as Error).message}; this flush${lines ? ` (${lines} lines)` : ''} is lost`);
+      if (!this.failing) {
+        const lost = `this flush${lines ? ` (${lines} lines)` : ''} is lost`;
+        this.log.error(`carbon ${this.where}: ${this.lastErrorMessage}; ${lost}`);
+        this.events?.failed(`carbon ${this.where}`, this.lastErrorMessage, lost);
+      }
       this.failing = true;
     }
   }

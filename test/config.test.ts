@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { tmpdir, hostname } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { ConfigError, formatConfig, loadConfig } from "../agent/config/load.js";
@@ -69,6 +69,7 @@ const DEFAULTS: Config = {
   },
   graphite: {
     destinations: [],
+    routing: "consistent-hash",
     legacy_namespace: true,
     global_prefix: "stats",
     prefix_counter: "counters",
@@ -89,6 +90,17 @@ const DEFAULTS: Config = {
     ],
     auth: { user: "", password_file: "" },
     request_timeout: 10_000,
+  },
+  nsca: {
+    host: "",
+    port: 5667,
+    encryption: "xor",
+    password: "",
+    host_name: hostname(),
+    service: "tally",
+    timeout: 5000,
+    min_interval: 300_000,
+    heartbeat: 0,
   },
 };
 
@@ -304,7 +316,7 @@ describe("wrong types", () => {
     ["statsd:\n  recv_buffer: [1]\n", "F: statsd.recv_buffer: expected a size (100B, 512KiB, 8MiB, 1GiB, 64KB, 8MB, or a number of bytes), got a list"],
     ["flush_interval: true\n", "F: flush_interval: expected a duration (500ms, 10s, 5m, 1h, 1d, or a number of milliseconds), got true"],
     ["console:\n  enabled: 1\n", "F: console.enabled: expected true or false, got 1"],
-    ["graphite:\n  destinations: [2003]\n", "F: graphite.destinations[0]: expected a host and port (carbon.example.com:2003, 10.0.0.5:2003, [::1]:2003), got 2003"],
+    ["graphite:\n  destinations: [2003]\n", "F: graphite.destinations[0]: expected a host and port (carbon.example.com:2003, 10.0.0.5:2003, [::1]:2003), or {host, port, protocol: plaintext|pickle, instance}, got 2003"],
   ];
   for (const [text, expected] of cases) {
     test(expected, () => assert.equal(problemOf(text), expected));
@@ -375,11 +387,24 @@ describe("rules", () => {
       'F: graphite.global_suffix: expected a name of A-Z a-z 0-9 _ . - (or "" for none), got "a/b"',
     );
   });
+  test("carbon destinations: protocol and instance, as carbon's DESTINATIONS", () => {
+    const c = load("graphite:\n  routing: all\n  destinations: ['127.0.0.1:2003', {host: '127.0.0.1', port: 2004, protocol: pickle, instance: a}]\n").graphite;
+    assert.equal(c.routing, "all");
+    assert.deepEqual(c.destinations[1], { host: "127.0.0.1", port: 2004, family: 4, protocol: "pickle", instance: "a" });
+    assert.equal(
+      problemOf("graphite:\n  destinations: [{host: h, port: 1, protocol: udp}]\n"),
+      "F: graphite.destinations[0]: expected a host and port (carbon.example.com:2003, 10.0.0.5:2003, [::1]:2003), or {host, port, protocol: plaintext|pickle, instance}, got a mapping",
+    );
+    assert.deepEqual(loadConfig([file(formatConfig(loadConfig([file("graphite:\n  destinations: [{host: '::1', port: 2004, protocol: pickle}]\n")])))]).graphite.destinations, [
+      { host: "::1", port: 2004, family: 6, protocol: "pickle", instance: null },
+    ]);
+  });
   test("graphite destinations keep hostnames; the flusher is off by default", () => {
+    const plain = { protocol: "plaintext", instance: null };
     assert.deepEqual(load("graphite:\n  destinations: ['carbon.example.com:2003', '[::1]:2004', 'localhost:2005']\n").graphite.destinations, [
-      { host: "carbon.example.com", port: 2003, family: 4 },
-      { host: "::1", port: 2004, family: 6 },
-      { host: "localhost", port: 2005, family: 4 },
+      { host: "carbon.example.com", port: 2003, family: 4, ...plain },
+      { host: "::1", port: 2004, family: 6, ...plain },
+      { host: "localhost", port: 2005, family: 4, ...plain },
     ]);
     assert.deepEqual(loadConfig([]).graphite.destinations, []);
   });

@@ -8,6 +8,7 @@ import { GraphiteNames } from '../flushers/graphiteNames.js';
 
 const graphite = (o: Partial<GraphiteConfig> = {}): GraphiteConfig => ({
   destinations: [],
+  routing: 'consistent-hash',
   legacy_namespace: true,
   global_prefix: 'stats',
   prefix_counter: 'counters',

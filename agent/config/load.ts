@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { LineCounter, parseDocument, stringify } from "yaml";
 import { formatKeyPath, validateConfig, type KeyPath } from "./schema.js";
 import type { Config } from "./types.js";
-import { describeValue, formatAddress, formatCidr, formatDuration, formatSize } from "./units.js";
+import { describeValue, formatAddress, formatCarbonDestination, formatCidr, formatDuration, formatSize } from "./units.js";
 
 /** Every problem found, one per line: "<file>: <key path>: expected <what>, got <value>". */
 export class ConfigError extends Error {
@@ -53,7 +53,7 @@ export function formatConfig(config: Config): string {
     },
     graphite: {
       ...graphite,
-      destinations: graphite.destinations.map(formatAddress),
+      destinations: graphite.destinations.map(formatCarbonDestination),
       connect_timeout: formatDuration(graphite.connect_timeout),
     },
     admin: { listen: config.admin.listen.map(formatAddress) },
@@ -62,6 +62,12 @@ export function formatConfig(config: Config): string {
       listen: config.xmlrpc.listen.map(formatAddress),
       allow: config.xmlrpc.allow.map(formatCidr),
       request_timeout: formatDuration(config.xmlrpc.request_timeout),
+    },
+    nsca: {
+      ...config.nsca,
+      timeout: formatDuration(config.nsca.timeout),
+      min_interval: formatDuration(config.nsca.min_interval),
+      heartbeat: formatDuration(config.nsca.heartbeat),
     },
   });
 }

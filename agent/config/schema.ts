@@ -4,9 +4,10 @@
  * (`prefault`). Every issue message reads "expected <what>"; `validateConfig` appends ", got <value>".
  */
 
+import { hostname } from "node:os";
 import { z } from "zod";
 import type { Config, ListenAddress } from "./types.js";
-import { UnitError, describeValue, formatAddress, formatDuration, formatSize, parseCidr, parseDestination, parseDuration, parseListenAddress, parseSize } from "./units.js";
+import { UnitError, describeValue, formatAddress, formatDuration, formatSize, parseCarbonDestination, parseCidr, parseDuration, parseListenAddress, parseSize } from "./units.js";
 
 export const TIMER_METRICS = [
   "count", "count_ps", "sum", "sum_squares", "mean", "median", "upper", "lower", "std",
@@ -140,7 +141,11 @@ export const configSchema = z.strictObject(
       prefix_stats: segment(true).prefault("statsd"),
     }),
     graphite: section({
-      destinations: addressList(parseDestination).prefault([]),
+      destinations: z
+        .array(unit(parseCarbonDestination), expect("a list of destinations"))
+        .superRefine(distinct("a destination", (d: ListenAddress) => formatAddress(d).toLowerCase()))
+        .prefault([]),
+      routing: z.enum(["consistent-hash", "all"], expect("consistent-hash or all")).prefault("consistent-hash"),
       legacy_namespace: bool().prefault(true),
       global_prefix: segment(false).prefault("stats"),
       prefix_counter: segment(false).prefault("counters"),
@@ -161,6 +166,17 @@ export const configSchema = z.strictObject(
         password_file: z.string(expect("a file path")).prefault(""),
       }).refine((a) => a.user === "" || a.password_file !== "", expect("a password_file when a user is set")),
       request_timeout: duration(100).prefault("10s"),
+    }),
+    nsca: section({
+      host: z.string(expect("a host name or address")).prefault(""),
+      port: int(1).max(65535, expect("a port 1-65535")).prefault(5667),
+      encryption: z.enum(["none", "xor"], expect("none or xor")).prefault("xor"),
+      password: z.string(expect("a string")).prefault(""),
+      host_name: z.string(expect("a host name")).min(1, expect("a host name")).prefault(hostname()),
+      service: z.string(expect("a service name")).min(1, expect("a service name")).prefault("tally"),
+      timeout: duration(100).prefault("5s"),
+      min_interval: duration(0).prefault("5m"),
+      heartbeat: duration(0).prefault("0ms"),
     }),
   },
   expect("a mapping"),

@@ -36,8 +36,16 @@ export interface StatsdConfig {
   prefix_stats: string;
 }
 
+/** A carbon-cache: carbon's DESTINATIONS entry host:port:instance, with the protocol it listens to. */
+export interface Destination extends ListenAddress {
+  protocol: 'plaintext' | 'pickle';
+  instance: string | null;
+}
+
 export interface GraphiteConfig {
-  destinations: ListenAddress[]; // [] = carbon flusher off
+  destinations: Destination[]; // [] = carbon flusher off
+  /** consistent-hash: each metric to the cache carbon-relay would pick; all: every metric everywhere */
+  routing: 'consistent-hash' | 'all';
   legacy_namespace: boolean;
   global_prefix: string;
   prefix_counter: string;
@@ -71,6 +79,18 @@ export interface XmlRpcConfig {
   request_timeout: number; // ms for a whole request, slow clients included
 }
 
+export interface NscaConfig {
+  host: string; // "" = no alerts
+  port: number;
+  encryption: 'none' | 'xor';
+  password: string;
+  host_name: string; // the Nagios host the results are for; default: this machine's name
+  service: string;
+  timeout: number; // ms
+  min_interval: number; // ms between two alerts of the same state
+  heartbeat: number; // ms between OK results while all is well; 0 = none
+}
+
 export interface Config {
   data_dir: string;
   flush_interval: number; // ms
@@ -79,4 +99,5 @@ export interface Config {
   console: ConsoleConfig;
   admin: AdminConfig;
   xmlrpc: XmlRpcConfig;
+  nsca: NscaConfig;
 }

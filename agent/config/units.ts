@@ -5,7 +5,7 @@
  */
 
 import { isIPv4, isIPv6 } from "node:net";
-import type { Cidr, ListenAddress } from "./types.js";
+import type { Cidr, Destination, ListenAddress } from "./types.js";
 
 export class UnitError extends Error {
   constructor(
@@ -153,4 +153,28 @@ export function parseCidr(value: unknown): Cidr {
 
 export function formatCidr(c: Cidr): string {
   return `${c.address}/${c.prefix}`;
+}
+
+export const CARBON_FORMS = `${DESTINATION_FORMS}, or {host, port, protocol: plaintext|pickle, instance}`;
+
+/** A carbon destination: "host:port" (plaintext), or a mapping with the protocol and carbon's instance name. */
+export function parseCarbonDestination(value: unknown): Destination {
+  if (typeof value === "string") return { ...parseDestination(value), protocol: "plaintext", instance: null };
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new UnitError(CARBON_FORMS, value);
+  const { host, port, protocol = "plaintext", instance = null, ...rest } = value as Record<string, unknown>;
+  const ok =
+    Object.keys(rest).length === 0 &&
+    typeof host === "string" &&
+    Number.isInteger(port) &&
+    (protocol === "plaintext" || protocol === "pickle") &&
+    (instance === null || (typeof instance === "string" && /^[A-Za-z0-9_.-]+$/.test(instance)));
+  if (!ok) throw new UnitError(CARBON_FORMS, value);
+  const address = parseDestination(isIPv6(host as string) ? `[${host as string}]:${port as number}` : `${host as string}:${port as number}`);
+  return { ...address, protocol, instance: instance as string | null };
+}
+
+/** Back to the shortest form parseCarbonDestination reads. */
+export function formatCarbonDestination(d: Destination): string | Record<string, unknown> {
+  if (d.protocol === "plaintext" && d.instance === null) return formatAddress(d);
+  return { host: d.host, port: d.port, protocol: d.protocol, ...(d.instance === null ? {} : { instance: d.instance }) };
 }
