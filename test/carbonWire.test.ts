@@ -13,7 +13,7 @@ import { requirePeer } from './helpers/peers.js';
 const carbonPython = ['/usr/bin/python3', 'python3'].find(
   (py) => spawnSync(py, ['-c', 'import carbon.routers, carbon.protocols'], { stdio: 'ignore' }).status === 0,
 );
-const CARBON = "carbon's Python modules (Debian package graphite-carbon)";
+const CARBON = "carbon's Python package (Debian graphite-carbon, for /usr/bin/python3 or python3)";
 
 /** Runs `script` with carbon's Python on `input` (as a JSON file) and returns what it prints as JSON. */
 function runCarbonPython(script: string, input: unknown, wire?: Buffer): any {

@@ -61,7 +61,7 @@ export class DeliveryAlerter implements DeliveryEvents {
 
   private state(): [CheckCode, string] {
     if (this.failing.size === 0) return [OK, 'delivering to every carbon destination'];
-    return [CRITICAL, `cannot deliver to carbon ${[...this.failing.values()].join('; ')}`];
+    return [CRITICAL, `delivery failing: ${[...this.failing.values()].join('; ')}`];
   }
 
   /** Periodic: a reminder of a non-OK state after min_interval, a heartbeat OK after heartbeat. */
