@@ -7,7 +7,6 @@ import { AlignedTimer } from './flush/alignedTimer.js';
 import type { FlushSnapshot } from './flush/snapshot.js';
 import { globMatcher } from './glob.js';
 import { addressKey, type Listener } from './listeners/listener.js';
-import { formatAddress } from './config/units.js';
 import { listenTcp } from './listeners/tcp.js';
 import { listenUdp } from './listeners/udp.js';
 import { LimitedLog, type Log } from './log.js';
@@ -33,7 +32,7 @@ export interface AgentOptions {
   print?: (line: string) => void;
 }
 
-/** The most a stop waits for flushers to take the last interval (the process must exit within 10 s). */
+/** The most a stop waits for flushers to deliver or keep the last interval (the process must exit within 10 s). */
 const STOP_FLUSH_DEADLINE_MS = 8000;
 const BAD_LINES_LOGGED_PER_INTERVAL = 5;
 
@@ -169,10 +168,7 @@ export class Agent implements AgentControl {
     this.alerter?.close();
     this.alerter = c.nsca.host === '' ? null : new DeliveryAlerter(c.nsca, nscaSender(c.nsca), this.opts.log);
     const names = new GraphiteNames(c.graphite, c.statsd.prefix_stats, c.statsd.key_sanitize);
-    const several = c.graphite.destinations.length > 1;
-    const flushers: Flusher[] = c.graphite.destinations.map(
-      (d) => new CarbonFlusher(several ? `graphite_${pathSegment(formatAddress(d))}` : 'graphite', d, names, c.graphite.connect_timeout, this.opts.log, this.alerter),
-    );
+    const flushers: Flusher[] = c.graphite.destinations.length > 0 ? [new CarbonFlusher(c.graphite, c.data_dir, names, this.opts.log, this.alerter)] : [];
     if (c.console.enabled || flushers.length === 0) flushers.push(new ConsoleFlusher(names));
     const glob = this.opts.debugGlob;
     if (glob !== undefined) {
@@ -298,11 +294,8 @@ export class Agent implements AgentControl {
       // the interval being cut short belongs to the coming slot: a datapoint stamped with the
       // last slot would overwrite that slot's value in carbon
       void this.flushSlot(Math.ceil(Date.now() / this.conf.flush_interval) * this.conf.flush_interval);
-      let deadline: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<void>((resolve) => (deadline = setTimeout(resolve, STOP_FLUSH_DEADLINE_MS)));
-      await Promise.race([Promise.all([...this.pending]), timedOut]);
-      clearTimeout(deadline);
-      await Promise.race([Promise.all(this.flushers.map((f) => f.close())), new Promise((r) => setTimeout(r, 500).unref())]);
+      await Promise.all([...this.pending]); // flushers only render and enqueue: this is quick
+      await Promise.race([Promise.all(this.flushers.map((f) => f.close())), new Promise((r) => setTimeout(r, STOP_FLUSH_DEADLINE_MS).unref())]);
       this.alerter?.close();
     })();
     return this.stopping;

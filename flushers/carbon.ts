@@ -1,111 +1,120 @@
-import net from 'node:net';
-import type { ListenAddress } from '../agent/config/types.js';
-import { formatAddress } from '../agent/config/units.js';
-import type { FlushSnapshot } from '../agent/flush/snapshot.js';
+import path from 'node:path';
 import type { DeliveryEvents } from '../agent/alerts/alerter.js';
+import type { GraphiteConfig } from '../agent/config/types.js';
+import type { FlushSnapshot } from '../agent/flush/snapshot.js';
 import type { Log } from '../agent/log.js';
-import type { Figures } from '../agent/meta/registry.js';
+import { pathSegment, type Figures } from '../agent/meta/registry.js';
+import { formatAddress } from '../agent/config/units.js';
+import { CarbonDestination } from './carbon/destination.js';
+import { CarbonHashRing } from './carbon/hashRing.js';
+import { PickleEncoder } from './carbon/pickle.js';
+import { Spool } from './carbon/spool.js';
 import type { Flusher } from './flusher.js';
 import type { GraphiteNames } from './graphiteNames.js';
 import { PlaintextBatch } from './plaintext.js';
 
 const nowSeconds = (): number => Math.round(Date.now() / 1000);
 
+/** Renders one flush for one destination, in its protocol. */
+interface Encoder {
+  add(name: string, value: number): void;
+  /** the batch's bytes and datapoints */
+  end(): { bytes: Buffer; datapoints: number };
+}
+
+function encoder(protocol: 'plaintext' | 'pickle', ts: number): Encoder {
+  const chunks: Buffer[] = [];
+  let datapoints = 0;
+  const done = (): { bytes: Buffer; datapoints: number } => ({ bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), datapoints });
+  if (protocol === 'pickle') {
+    const pickle = new PickleEncoder((frame) => chunks.push(frame));
+    return {
+      add: (name, value) => void (pickle.add(name, ts, value) && datapoints++),
+      end: () => (pickle.end(), done()),
+    };
+  }
+  const text = new PlaintextBatch(ts, (chunk) => chunks.push(chunk));
+  return {
+    add: (name, value) => (text.add(name, value), datapoints++),
+    end: () => (text.end(), done()),
+  };
+}
+
 /**
- * Plaintext carbon, one destination, one persistent connection opened on demand. Sends what etsy's
- * graphite backend sends, graphiteStats included (values of the previous flush, as etsy), but
- * `last_exception` is set on every failure, asynchronous ones included, and `flush_time` is the ms
- * from the first line rendered to the last handed to the kernel (etsy times only its write() call).
+ * The carbon flusher: what etsy's graphite backend sends (graphiteStats included, values of the
+ * previous flush), to one or several carbon-caches, plaintext or pickle, routed as carbon-relay's
+ * consistent hashing would (or everything everywhere), and never lost while carbon is away (see
+ * CarbonDestination). `last_exception` is set on every failure, asynchronous ones included.
  */
 export class CarbonFlusher implements Flusher {
-  private socket: net.Socket | null = null;
-  private failing = false;
-  /** what went wrong last, for the operator (a string: shown, not published) */
-  private lastErrorMessage = '';
+  readonly name = 'graphite';
+  private readonly destinations: CarbonDestination[];
+  private readonly ring: CarbonHashRing | null;
   private readonly stats = { last_flush: nowSeconds(), last_exception: 0, flush_time: 0, flush_length: 0 };
 
   constructor(
-    readonly name: string,
-    private readonly dest: ListenAddress,
+    cfg: GraphiteConfig,
+    dataDir: string,
     private readonly names: GraphiteNames,
-    private readonly connectTimeoutMs: number,
-    private readonly log: Log,
-    private readonly events: DeliveryEvents | null,
-  ) {}
-
-  private get where(): string {
-    return formatAddress(this.dest);
+    log: Log,
+    events: DeliveryEvents | null,
+  ) {
+    const opts = { connectTimeoutMs: cfg.connect_timeout, writeTimeoutMs: cfg.write_timeout, queueMax: cfg.queue_max };
+    this.destinations = cfg.destinations.map((d) => {
+      const dir = path.join(dataDir, 'spool', pathSegment(formatAddress(d) + (d.instance ? `_${d.instance}` : '')));
+      return new CarbonDestination(d, Spool.open(dir, cfg.spool_max_bytes), opts, log, events);
+    });
+    this.ring = cfg.routing === 'consistent-hash' && cfg.destinations.length > 1 ? new CarbonHashRing(cfg.destinations) : null;
   }
 
   async flush(snap: FlushSnapshot): Promise<void> {
-    let lines = 0;
-    try {
-      const socket = await this.connection();
-      const started = Date.now();
-      // rendered straight into the socket: the first lines leave while the rest is rendered
-      const batch = new PlaintextBatch(snap.ts, (chunk) => socket.write(chunk)).addSnapshot(snap, this.names);
-      const n = this.names;
-      batch.add(n.stat('graphiteStats.calculationtime'), Date.now() - started);
-      batch.add(n.stat('processing_time'), snap.derived.processingTime);
-      for (const key of ['last_exception', 'last_flush', 'flush_time', 'flush_length'] as const) {
-        batch.add(n.stat('graphiteStats.' + key), this.stats[key]);
+    const started = Date.now();
+    const encoders = this.destinations.map((d) => encoder(d.dest.protocol, snap.ts));
+    const ring = this.ring;
+    const add = ring
+      ? (name: string, value: number) => encoders[ring.nodeFor(name)]!.add(name, value)
+      : (name: string, value: number) => {
+          for (const e of encoders) e.add(name, value);
+        };
+    this.names.forEach(snap, add);
+    const n = this.names;
+    add(n.stat('graphiteStats.calculationtime'), Date.now() - started);
+    add(n.stat('processing_time'), snap.derived.processingTime);
+    this.refreshStats();
+    for (const key of ['last_exception', 'last_flush', 'flush_time', 'flush_length'] as const) add(n.stat('graphiteStats.' + key), this.stats[key]);
+    let length = 0;
+    encoders.forEach((e, i) => {
+      const batch = e.end();
+      length += batch.bytes.length;
+      if (batch.datapoints > 0) this.destinations[i]!.enqueue(batch);
+    });
+    this.stats.flush_length = length;
+  }
+
+  /** etsy's graphiteStats from the destinations: the last delivery, the last failure, the last write's ms. */
+  private refreshStats(): void {
+    for (const d of this.destinations) {
+      const s = d.status() as { last_delivery: number; last_failure: number; write_ms: number };
+      if (s.last_delivery > 0 && s.last_delivery >= this.stats.last_flush) {
+        this.stats.last_flush = s.last_delivery;
+        this.stats.flush_time = s.write_ms;
       }
-      const length = batch.end();
-      lines = batch.length;
-      await new Promise<void>((resolve, reject) => socket.write(Buffer.alloc(0), (err) => (err ? reject(err) : resolve())));
-      this.stats.flush_time = Date.now() - started;
-      this.stats.flush_length = length;
-      this.stats.last_flush = nowSeconds();
-      if (this.failing) {
-        this.log.info(`carbon ${this.where}: delivering again`);
-        this.events?.recovered(`carbon ${this.where}`);
-      }
-      this.failing = false;
-    } catch (err) {
-      this.stats.last_exception = nowSeconds();
-      this.lastErrorMessage = (err as Error).message;
-      this.socket?.destroy();
-      this.socket = null;
-      // once per outage, not once per flush
-      if (!this.failing) {
-        const lost = `this flush${lines ? ` (${lines} lines)` : ''} is lost`;
-        this.log.error(`carbon ${this.where}: ${this.lastErrorMessage}; ${lost}`);
-        this.events?.failed(`carbon ${this.where}`, this.lastErrorMessage, lost);
-      }
-      this.failing = true;
+      this.stats.last_exception = Math.max(this.stats.last_exception, s.last_failure);
     }
   }
 
-  private connection(): Promise<net.Socket> {
-    if (this.socket && !this.socket.destroyed) return Promise.resolve(this.socket);
-    return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: this.dest.host, port: this.dest.port });
-      const timer = setTimeout(() => socket.destroy(new Error(`connect timed out after ${this.connectTimeoutMs} ms`)), this.connectTimeoutMs);
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        this.socket = socket;
-        resolve(socket);
-      });
-      socket.on('error', (err) => {
-        clearTimeout(timer);
-        if (this.socket === socket) this.socket = null;
-        reject(err);
-      });
-      socket.on('close', () => {
-        if (this.socket === socket) this.socket = null;
-      });
-      socket.on('data', () => {}); // carbon never answers; keep the stream flowing
-    });
-  }
-
+  /** Delivers what it can for a few seconds, then keeps the rest in the spool for the next run. */
   async close(): Promise<void> {
-    const socket = this.socket;
-    this.socket = null;
-    if (!socket) return;
-    await new Promise<void>((resolve) => socket.end(resolve));
+    await Promise.all(this.destinations.map((d) => d.close(CLOSE_GRACE_MS)));
   }
 
   status(): Figures {
-    return { ...this.stats, last_error_message: this.lastErrorMessage };
+    this.refreshStats();
+    const out: Figures = { ...this.stats };
+    for (const d of this.destinations) out[pathSegment(d.where.replace(/^carbon /, ''))] = d.status();
+    return out;
   }
 }
+
+/** How long a stop waits for carbon to take the last flushes (the agent must exit within 10 s). */
+const CLOSE_GRACE_MS = 5000;

@@ -270,8 +270,13 @@ describe('bounds and failures', () => {
     assert.equal((agent.stderr.match(/ECONNREFUSED/g) ?? []).length, 1, 'logged once per outage, not per flush');
     const back = await FakeCarbon.start(port);
     try {
-      const exc = await back.value('stats.statsd.graphiteStats.last_exception');
+      // the flushes of the outage come first, oldest first; those rendered after the failure carry its time
+      const exc = await back.value('stats.statsd.graphiteStats.last_exception', (v) => v > 0);
       assert.ok(Math.abs(exc.value - Date.now() / 1000) < 10, `last_exception ${exc.value} is the time of the failure`);
+      const stamps = back.lines.filter((l) => l.name === 'statsd.numStats').map((l) => l.ts);
+      assert.ok(stamps.length >= 3, 'the flushes made while carbon was away are delivered');
+      assert.deepEqual(stamps, [...stamps].sort(), 'oldest first');
+      assert.deepEqual(stamps.slice(1).map((ts, i) => ts - stamps[i]!), stamps.slice(1).map(() => 1), 'none missing');
       await waitFor(() => agent.stderr.includes(`carbon 127.0.0.1:${port}: delivering again`));
     } finally {
       assert.equal(await agent.stop(), 0);

@@ -18,6 +18,9 @@ const graphite = (o: Partial<GraphiteConfig> = {}): GraphiteConfig => ({
   global_suffix: '',
   flush_counts: true,
   connect_timeout: 5000,
+    write_timeout: 10_000,
+    queue_max: 1_000_000,
+    spool_max_bytes: 1024 ** 3,
   ...o,
 });
 

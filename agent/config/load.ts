@@ -55,6 +55,8 @@ export function formatConfig(config: Config): string {
       ...graphite,
       destinations: graphite.destinations.map(formatCarbonDestination),
       connect_timeout: formatDuration(graphite.connect_timeout),
+      write_timeout: formatDuration(graphite.write_timeout),
+      spool_max_bytes: formatSize(graphite.spool_max_bytes),
     },
     admin: { listen: config.admin.listen.map(formatAddress) },
     xmlrpc: {

@@ -55,6 +55,9 @@ export interface GraphiteConfig {
   global_suffix: string;
   flush_counts: boolean;
   connect_timeout: number; // ms
+  write_timeout: number; // ms for one batch to be taken by the kernel; then the connection is dropped and retried
+  queue_max: number; // datapoints held in memory per destination while carbon is away; older ones go to the spool
+  spool_max_bytes: number; // per destination, under <data_dir>/spool; past it the oldest are dropped and counted
 }
 
 export interface ConsoleConfig {

@@ -1,0 +1,180 @@
+import net from 'node:net';
+import type { DeliveryEvents } from '../../agent/alerts/alerter.js';
+import type { Destination } from '../../agent/config/types.js';
+import { formatAddress } from '../../agent/config/units.js';
+import type { Log } from '../../agent/log.js';
+import type { Figures } from '../../agent/meta/registry.js';
+import type { Batch, Spool } from './spool.js';
+
+export interface DestinationOptions {
+  connectTimeoutMs: number;
+  writeTimeoutMs: number;
+  /** datapoints held in memory; older batches beyond go to the spool */
+  queueMax: number;
+}
+
+const BACKOFF_FIRST_MS = 100;
+const BACKOFF_MAX_MS = 5000;
+
+/**
+ * One carbon-cache: one persistent connection, reconnecting with backoff capped at 5 s, and
+ * nothing lost while it is away. Undelivered batches wait in memory up to `queueMax` datapoints;
+ * beyond, the oldest go to the spool on disk. Delivery is oldest first: the spool (older), then
+ * memory. A batch counts as delivered when the kernel has taken all of it; one that fails or
+ * times out stays at the head and is sent again after reconnecting. A slow or dead destination
+ * only ever delays itself: flushes enqueue and return.
+ */
+export class CarbonDestination {
+  readonly where: string;
+  private readonly queue: Batch[] = [];
+  private queued = 0; // datapoints in `queue`
+  private socket: net.Socket | null = null;
+  private busy = false; // connecting or writing
+  private retry: NodeJS.Timeout | null = null;
+  private backoffMs = 0;
+  private failing = false;
+  private closed = false;
+  private readonly counts = { delivered_datapoints: 0, dropped: 0, failures: 0, last_delivery: 0, last_failure: 0, write_ms: 0 };
+  private lastError = '';
+
+  constructor(
+    readonly dest: Destination,
+    private readonly spool: Spool,
+    private readonly opts: DestinationOptions,
+    private readonly log: Log,
+    private readonly events: DeliveryEvents | null,
+  ) {
+    this.where = `carbon ${formatAddress(dest)}${dest.instance ? ` (${dest.instance})` : ''}`;
+    if (spool.batches > 0) this.log.info(`${this.where}: ${spool.datapoints} datapoints spooled by an earlier run, delivering them first`);
+  }
+
+  /** Takes a flush's batch for this destination; returns at once. */
+  enqueue(batch: Batch): void {
+    this.queue.push(batch);
+    this.queued += batch.datapoints;
+    // keep the newest in memory; the oldest beyond the bound go to disk, behind what is there
+    let spill = 0;
+    while (this.queued > this.opts.queueMax && spill < this.queue.length - 1) this.queued -= this.queue[spill++]!.datapoints;
+    if (spill > 0) this.spill(this.queue.splice(0, spill));
+    this.pump();
+  }
+
+  private spill(batches: Batch[]): void {
+    const dropped = this.spool.append(batches);
+    if (dropped > 0) {
+      this.counts.dropped += dropped;
+      this.log.error(`${this.where}: spool full (${this.spool.bytes} bytes): ${dropped} oldest datapoints dropped`);
+    }
+  }
+
+  /** Sends the oldest batch when connected and idle; connects when needed. */
+  private pump(): void {
+    if (this.busy || this.retry || this.closed) return;
+    const fromSpool = this.spool.peek();
+    const batch = fromSpool ?? this.queue[0];
+    if (!batch) return;
+    if (!this.socket) return this.connect();
+    this.busy = true;
+    const socket = this.socket;
+    const started = Date.now();
+    const timer = setTimeout(() => socket.destroy(new Error(`write timed out after ${this.opts.writeTimeoutMs} ms`)), this.opts.writeTimeoutMs);
+    socket.write(batch.bytes, (err) => {
+      clearTimeout(timer);
+      this.busy = false;
+      if (err) return this.fail(err);
+      if (fromSpool) this.spool.ack();
+      else {
+        this.queue.shift();
+        this.queued -= batch.datapoints;
+      }
+      this.counts.delivered_datapoints += batch.datapoints;
+      this.counts.last_delivery = Math.round(Date.now() / 1000);
+      this.counts.write_ms = Date.now() - started;
+      this.recovered();
+      this.pump();
+    });
+  }
+
+  private connect(): void {
+    this.busy = true;
+    const socket = net.connect({ host: this.dest.host, port: this.dest.port });
+    const timer = setTimeout(() => socket.destroy(new Error(`connect timed out after ${this.opts.connectTimeoutMs} ms`)), this.opts.connectTimeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      this.socket = socket;
+      this.busy = false;
+      this.pump();
+    });
+    socket.on('error', (err) => {
+      clearTimeout(timer);
+      if (this.socket === socket || this.socket === null) {
+        this.busy = false;
+        this.fail(err);
+      }
+    });
+    socket.on('close', () => {
+      if (this.socket === socket) this.socket = null; // carbon went away: the next batch reconnects
+    });
+    socket.on('data', () => {}); // carbon never answers; keep the stream flowing
+  }
+
+  private fail(err: Error): void {
+    this.socket?.destroy();
+    this.socket = null;
+    this.counts.failures++;
+    this.counts.last_failure = Math.round(Date.now() / 1000);
+    this.lastError = err.message;
+    const held = `${this.queued + this.spool.datapoints} datapoints queued`;
+    if (!this.failing) {
+      // once per outage, not per attempt
+      this.log.error(`${this.where}: ${err.message}; ${held}, retrying`);
+      this.events?.failed(this.where, err.message, held);
+      this.failing = true;
+    }
+    this.backoffMs = Math.min(BACKOFF_MAX_MS, this.backoffMs === 0 ? BACKOFF_FIRST_MS : this.backoffMs * 2);
+    if (!this.closed) {
+      this.retry = setTimeout(() => {
+        this.retry = null;
+        this.pump();
+      }, this.backoffMs);
+    }
+  }
+
+  private recovered(): void {
+    this.backoffMs = 0;
+    if (!this.failing) return;
+    this.failing = false;
+    this.log.info(`${this.where}: delivering again`);
+    this.events?.recovered(this.where);
+  }
+
+  /** Stops: delivers what it can within `graceMs` while carbon is reachable, then what is still
+   * in memory goes to the spool, for the next run. */
+  async close(graceMs: number): Promise<void> {
+    const deadline = Date.now() + graceMs;
+    while (!this.idle && !this.failing && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    this.closed = true;
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = null;
+    if (this.queue.length > 0) this.spill(this.queue.splice(0));
+    this.queued = 0;
+    const socket = this.socket;
+    this.socket = null;
+    if (socket) await new Promise<void>((resolve) => socket.end(resolve));
+  }
+
+  /** Nothing waiting: every batch taken so far was delivered. */
+  get idle(): boolean {
+    return this.queue.length === 0 && this.spool.batches === 0 && !this.busy;
+  }
+
+  status(): Figures {
+    return {
+      ...this.counts,
+      queue_length: this.queued,
+      spooled_bytes: this.spool.bytes,
+      spooled_datapoints: this.spool.datapoints,
+      last_error_message: this.lastError,
+    };
+  }
+}
