@@ -18,11 +18,12 @@ export class CarbonCache {
     readonly dir: string,
     readonly linePort: number,
     readonly picklePort: number,
+    readonly instance: string,
   ) {}
 
   static async start(instance = 'a'): Promise<CarbonCache> {
     const dir = tempDir();
-    const c = new CarbonCache(dir, await freePort(), await freePort());
+    const c = new CarbonCache(dir, await freePort(), await freePort(), instance);
     const queryPort = await freePort();
     for (const d of ['storage/whisper', 'log', 'lists']) mkdirSync(path.join(dir, d), { recursive: true });
     writeFileSync(
@@ -53,12 +54,14 @@ CACHE_QUERY_PORT = ${queryPort}
 `,
     );
     writeFileSync(path.join(dir, 'storage-schemas.conf'), '[default]\npattern = .*\nretentions = 1s:1h\n');
-    await c.run(instance);
+    await c.run();
     return c;
   }
 
-  private async run(instance: string): Promise<void> {
+  /** Starts again on the same ports and whisper files, after stop(). */
+  async run(): Promise<void> {
     const d = this.dir;
+    const instance = this.instance;
     this.proc = spawn(CARBON_CACHE, [`--config=${d}/carbon.conf`, `--instance=${instance}`, '--nodaemon', `--pidfile=${d}/carbon.pid`, `--logdir=${d}/log`, 'start'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
