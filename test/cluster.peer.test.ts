@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import { describe, it } from 'node:test';
+import { CarbonHashRing } from '../flushers/carbon/hashRing.js';
+import { AgentProcess, configFile, tempDir } from './helpers/agentProcess.js';
+import { CarbonCache, carbonAvailable } from './helpers/carbonCache.js';
+import { requirePeer } from './helpers/peers.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('a carbon cluster fed directly, with real carbon-caches', () => {
+  it('consistent-hash puts each metric on the cache carbon-relay would pick (one plaintext, one pickle)', async (t) => {
+    if (!requirePeer(t, carbonAvailable, 'carbon-cache and whisper-fetch (Debian graphite-carbon, python3-whisper)')) return;
+    const [a, b] = [await CarbonCache.start('a'), await CarbonCache.start('b')];
+    const destinations = [
+      { host: '127.0.0.1', port: a.linePort, instance: 'a' },
+      { host: '127.0.0.1', port: b.picklePort, instance: 'b' },
+    ];
+    const agent = await AgentProcess.start([
+      '--config',
+      configFile(`
+data_dir: ${tempDir()}
+flush_interval: 1s
+statsd: {udp: ["127.0.0.1:0"], tcp: []}
+graphite:
+  routing: consistent-hash
+  destinations:
+    - {host: 127.0.0.1, port: ${a.linePort}, instance: a}
+    - {host: 127.0.0.1, port: ${b.picklePort}, protocol: pickle, instance: b}
+admin: {listen: []}
+xmlrpc: {listen: []}
+`),
+    ]);
+    try {
+      const k = `ring${process.pid}`;
+      const names = Array.from({ length: 40 }, (_, i) => `${k}.m${i}`);
+      const s = dgram.createSocket('udp4');
+      for (const n of names) await new Promise((r) => s.send(`${n}:${names.indexOf(n) + 1}|c`, agent.udpPort, '127.0.0.1', r));
+      s.close();
+      // the ring itself is checked against carbon's own Python code in carbonWire.test.ts
+      const ring = new CarbonHashRing(destinations);
+      const caches = [a, b];
+      const from = Math.floor(Date.now() / 1000) - 5;
+      const found = async (cache: CarbonCache, metric: string): Promise<number | undefined> =>
+        (await cache.fetch(metric, from, Math.floor(Date.now() / 1000) + 1)).find(([, v]) => v > 0)?.[1];
+      const deadline = Date.now() + 20_000;
+      for (const [i, n] of names.entries()) {
+        const metric = `stats_counts.${n}`;
+        const home = ring.nodeFor(metric);
+        let v: number | undefined;
+        while ((v = await found(caches[home]!, metric)) === undefined) {
+          if (Date.now() > deadline) throw new Error(`${metric} never reached cache ${home}`);
+          await sleep(200);
+        }
+        assert.equal(v, i + 1, metric);
+        assert.equal(await found(caches[1 - home]!, metric), undefined, `${metric} must not be on the other cache`);
+      }
+      const homes = names.map((n) => ring.nodeFor(`stats_counts.${n}`));
+      assert.ok(homes.includes(0) && homes.includes(1), 'both caches got metrics');
+    } finally {
+      await agent.stop();
+      await a.stop();
+      await b.stop();
+    }
+  });
+});
