@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AgentProcess, configFile, runCli } from './helpers/agentProcess.js';
+import { AgentProcess, configFile, runCli, tempDir } from './helpers/agentProcess.js';
 import { FakeCarbon } from './helpers/fakeCarbon.js';
 import { freePort } from './helpers/freePort.js';
 import { HAVE_NSCA, NscaDaemon, NSCA_PEER } from './helpers/nscaDaemon.js';
@@ -41,6 +41,41 @@ ${nscaSection(nsca)}
       const lines = await nsca.until(2, 5000);
       assert.match(lines[1]!, /;tally;0;OK: delivering to every carbon destination$/);
       assert.match(agent.stderr, /carbon 127\.0\.0\.1:\d+: delivering again/);
+    } finally {
+      await agent.stop();
+      await carbon?.close();
+      await nsca.stop();
+    }
+  });
+
+  it('WARNING while a recovered destination still delivers a large spool, then OK', async (t) => {
+    if (!requirePeer(t, HAVE_NSCA, NSCA_PEER)) return;
+    const nsca = await NscaDaemon.start(1, 's3cret');
+    const carbonPort = await freePort();
+    const agent = await AgentProcess.start([
+      '--config',
+      configFile(`
+data_dir: ${tempDir()}
+flush_interval: 1s
+statsd: {udp: ["127.0.0.1:0"], tcp: []}
+graphite: {destinations: ["127.0.0.1:${carbonPort}"], queue_max: 5}
+admin: {listen: []}
+xmlrpc: {listen: []}
+${nscaSection(nsca).replace('timeout: 3s}', 'timeout: 3s, spool_warning_bytes: 1B}')}
+`),
+    ]);
+    let carbon: FakeCarbon | undefined;
+    try {
+      await nsca.until(1, 5000);
+      await new Promise((r) => setTimeout(r, 2500)); // a few flushes go to the spool
+      carbon = await FakeCarbon.start(carbonPort);
+      const lines = await nsca.until(3, 8000);
+      assert.deepEqual(
+        lines.map((l) => RESULT.exec(l)?.[2]),
+        ['2', '1', '0'],
+        lines.join('\n'),
+      );
+      assert.match(lines[1]!, /;1;WARNING: delivery degraded: carbon 127\.0\.0\.1:\d+: spool holds \d+ bytes$/);
     } finally {
       await agent.stop();
       await carbon?.close();

@@ -104,6 +104,7 @@ const DEFAULTS: Config = {
     timeout: 5000,
     min_interval: 300_000,
     heartbeat: 0,
+    spool_warning_bytes: 100 * 1024 ** 2,
   },
 };
 

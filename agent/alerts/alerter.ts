@@ -5,6 +5,7 @@ import { sendNsca, type CheckResult } from './nsca.js';
 
 export type CheckCode = CheckResult['code'];
 const OK = 0;
+const WARNING = 1;
 const CRITICAL = 2;
 const STATE_NAMES = ['OK', 'WARNING', 'CRITICAL', 'UNKNOWN'] as const;
 
@@ -14,6 +15,10 @@ export interface DeliveryEvents {
   failed(where: string, cause: string, detail: string): void;
   /** `where` takes data again */
   recovered(where: string): void;
+  /** `where` delivers, but not well: its spool is large, or data had to be dropped (null: no longer) */
+  degraded(where: string, detail: string | null): void;
+  /** bytes of spool past which a destination counts as degraded */
+  readonly spoolWarningBytes: number;
 }
 
 export type Send = (code: CheckCode, output: string) => Promise<void>;
@@ -26,13 +31,15 @@ export function nscaSender(cfg: NscaConfig): Send {
 
 /**
  * Turns delivery events into Nagios passive check results: CRITICAL at the first failure of a
- * destination (with the cause), OK when every destination delivers again. A state change is sent
+ * destination (with the cause), WARNING while a destination's spool is past the threshold or it
+ * had to drop data, OK when every destination delivers well again. A state change is sent
  * at once; the same state is sent again at most every `min_interval` (a reminder while an outage
  * lasts), and OK every `heartbeat` while all is well, if set. Failing to reach NSCA is logged once
  * per outage of NSCA and counted, never fatal.
  */
 export class DeliveryAlerter implements DeliveryEvents {
   private readonly failing = new Map<string, string>(); // where -> why
+  private readonly degradedAt = new Map<string, string>(); // where -> what
   private lastCode: CheckCode | null = null;
   private lastSentAt = 0;
   private readonly timer: NodeJS.Timeout | null;
@@ -56,12 +63,23 @@ export class DeliveryAlerter implements DeliveryEvents {
   }
 
   recovered(where: string): void {
-    if (this.failing.delete(where) && this.failing.size === 0) this.report(true);
+    if (this.failing.delete(where)) this.report(true);
+  }
+
+  degraded(where: string, detail: string | null): void {
+    const changed = detail === null ? this.degradedAt.delete(where) : this.degradedAt.get(where) === undefined;
+    if (detail !== null) this.degradedAt.set(where, `${where}: ${detail}`);
+    if (changed) this.report(true);
+  }
+
+  get spoolWarningBytes(): number {
+    return this.cfg.spool_warning_bytes;
   }
 
   private state(): [CheckCode, string] {
-    if (this.failing.size === 0) return [OK, 'delivering to every carbon destination'];
-    return [CRITICAL, `delivery failing: ${[...this.failing.values()].join('; ')}`];
+    if (this.failing.size > 0) return [CRITICAL, `delivery failing: ${[...this.failing.values()].join('; ')}`];
+    if (this.degradedAt.size > 0) return [WARNING, `delivery degraded: ${[...this.degradedAt.values()].join('; ')}`];
+    return [OK, 'delivering to every carbon destination'];
   }
 
   /** Periodic: a reminder of a non-OK state after min_interval, a heartbeat OK after heartbeat. */

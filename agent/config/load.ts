@@ -70,6 +70,7 @@ export function formatConfig(config: Config): string {
       timeout: formatDuration(config.nsca.timeout),
       min_interval: formatDuration(config.nsca.min_interval),
       heartbeat: formatDuration(config.nsca.heartbeat),
+      spool_warning_bytes: formatSize(config.nsca.spool_warning_bytes),
     },
   });
 }

@@ -180,6 +180,7 @@ export const configSchema = z.strictObject(
       timeout: duration(100).prefault("5s"),
       min_interval: duration(0).prefault("5m"),
       heartbeat: duration(0).prefault("0ms"),
+      spool_warning_bytes: size(1).prefault("100MiB"),
     }),
   },
   expect("a mapping"),

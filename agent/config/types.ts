@@ -92,6 +92,7 @@ export interface NscaConfig {
   timeout: number; // ms
   min_interval: number; // ms between two alerts of the same state
   heartbeat: number; // ms between OK results while all is well; 0 = none
+  spool_warning_bytes: number; // WARNING once a destination's spool holds this much
 }
 
 export interface Config {

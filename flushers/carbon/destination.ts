@@ -36,6 +36,8 @@ export class CarbonDestination {
   private closed = false;
   private readonly counts = { delivered_datapoints: 0, dropped: 0, failures: 0, last_delivery: 0, last_failure: 0, write_ms: 0 };
   private lastError = '';
+  private droppedSinceIdle = 0;
+  private degradedWhat: string | null = null;
 
   constructor(
     readonly dest: Destination,
@@ -63,8 +65,23 @@ export class CarbonDestination {
     const dropped = this.spool.append(batches);
     if (dropped > 0) {
       this.counts.dropped += dropped;
+      this.droppedSinceIdle += dropped;
       this.log.error(`${this.where}: spool full (${this.spool.bytes} bytes): ${dropped} oldest datapoints dropped`);
     }
+    this.checkDegraded();
+  }
+
+  /** WARNING-worthy: a big spool, or data dropped since the destination was last caught up. */
+  private checkDegraded(): void {
+    if (!this.events) return;
+    const what =
+      this.droppedSinceIdle > 0
+        ? `${this.droppedSinceIdle} datapoints dropped (spool full)`
+        : this.spool.bytes >= this.events.spoolWarningBytes
+          ? `spool holds ${this.spool.bytes} bytes`
+          : null;
+    if (what !== this.degradedWhat) this.events.degraded(this.where, what);
+    this.degradedWhat = what;
   }
 
   /** Sends the oldest batch when connected and idle; connects when needed. */
@@ -91,6 +108,8 @@ export class CarbonDestination {
       this.counts.last_delivery = Math.round(Date.now() / 1000);
       this.counts.write_ms = Date.now() - started;
       this.recovered();
+      if (this.idle) this.droppedSinceIdle = 0;
+      if (fromSpool || this.degradedWhat !== null) this.checkDegraded();
       this.pump();
     });
   }
