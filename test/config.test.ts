@@ -403,6 +403,13 @@ describe("rules", () => {
       { host: "::1", port: 2004, family: 6, protocol: "pickle", instance: null },
     ]);
   });
+  test("consistent hashing needs distinct instances on one host, as carbon-relay does", () => {
+    assert.equal(
+      problemOf("graphite:\n  destinations: ['127.0.0.1:2003', '127.0.0.1:2103']\n"),
+      'F: graphite.destinations[1]: expected an instance name distinct from the other destinations on this host (consistent hashing keys on host and instance), got "127.0.0.1:2103"',
+    );
+    assert.equal(load("graphite:\n  routing: all\n  destinations: ['127.0.0.1:2003', '127.0.0.1:2103']\n").graphite.destinations.length, 2);
+  });
   test("graphite destinations keep hostnames; the flusher is off by default", () => {
     const plain = { protocol: "plaintext", instance: null };
     assert.deepEqual(load("graphite:\n  destinations: ['carbon.example.com:2003', '[::1]:2004', 'localhost:2005']\n").graphite.destinations, [

@@ -158,6 +158,15 @@ export const configSchema = z.strictObject(
       write_timeout: duration(1).prefault("10s"),
       queue_max: int(1).prefault(1_000_000),
       spool_max_bytes: size(0).prefault("1GiB"),
+    }).superRefine((g, ctx) => {
+      // carbon's ring keys a node on (host, instance), not the port: carbon-relay refuses the same twice
+      if (g.routing !== "consistent-hash") return;
+      const seen = new Set<string>();
+      g.destinations.forEach((d, i) => {
+        const key = `${d.host} ${d.instance ?? ""}`;
+        if (seen.has(key)) ctx.addIssue({ code: "custom", path: ["destinations", i], message: "expected an instance name distinct from the other destinations on this host (consistent hashing keys on host and instance)", input: formatAddress(d) });
+        seen.add(key);
+      });
     }),
     console: section({ enabled: bool().prefault(false) }),
     admin: section({ listen: addressList(parseListenAddress).prefault(["127.0.0.1:8126"]) }),

@@ -13,6 +13,10 @@ export interface DestinationOptions {
   queueMax: number;
 }
 
+/** carbon never acknowledges: a batch the kernel took this recently may still be unread by a
+ * carbon that dies now, so it is sent again if the connection breaks (carbon overwrites a
+ * datapoint with the same timestamp with the same value: a resend is harmless). */
+const UNCONFIRMED_MS = 2000;
 const BACKOFF_FIRST_MS = 100;
 const BACKOFF_MAX_MS = 5000;
 
@@ -36,6 +40,8 @@ export class CarbonDestination {
   private closed = false;
   private readonly counts = { delivered_datapoints: 0, dropped: 0, failures: 0, last_delivery: 0, last_failure: 0, write_ms: 0 };
   private lastError = '';
+  /** batches written on the current connection within UNCONFIRMED_MS */
+  private recent: { batch: Batch; at: number }[] = [];
   private droppedSinceIdle = 0;
   private degradedWhat: string | null = null;
 
@@ -104,6 +110,9 @@ export class CarbonDestination {
         this.queue.shift();
         this.queued -= batch.datapoints;
       }
+      const now = Date.now();
+      this.recent = this.recent.filter((r) => now - r.at < UNCONFIRMED_MS);
+      this.recent.push({ batch, at: now });
       this.counts.delivered_datapoints += batch.datapoints;
       this.counts.last_delivery = Math.round(Date.now() / 1000);
       this.counts.write_ms = Date.now() - started;
@@ -132,14 +141,27 @@ export class CarbonDestination {
       }
     });
     socket.on('close', () => {
-      if (this.socket === socket) this.socket = null; // carbon went away: the next batch reconnects
+      if (this.socket !== socket) return;
+      this.socket = null; // carbon went away: the next batch reconnects
+      this.resendRecent();
     });
     socket.on('data', () => {}); // carbon never answers; keep the stream flowing
+  }
+
+  /** The connection broke: what it took lately may be lost with it. */
+  private resendRecent(): void {
+    const now = Date.now();
+    const again = this.recent.filter((r) => now - r.at < UNCONFIRMED_MS).map((r) => r.batch);
+    this.recent = [];
+    if (again.length === 0) return;
+    this.queue.unshift(...again);
+    for (const b of again) this.queued += b.datapoints;
   }
 
   private fail(err: Error): void {
     this.socket?.destroy();
     this.socket = null;
+    this.resendRecent();
     this.counts.failures++;
     this.counts.last_failure = Math.round(Date.now() / 1000);
     this.lastError = err.message;
