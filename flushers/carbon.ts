@@ -5,7 +5,7 @@ import type { FlushSnapshot } from '../agent/flush/snapshot.js';
 import type { Log } from '../agent/log.js';
 import { pathSegment, type Figures } from '../agent/meta/registry.js';
 import { formatAddress } from '../agent/config/units.js';
-import { CarbonDestination } from './carbon/destination.js';
+import { CarbonDestination, type Outgoing } from './carbon/destination.js';
 import { CarbonHashRing } from './carbon/hashRing.js';
 import { PickleEncoder } from './carbon/pickle.js';
 import { Spool } from './carbon/spool.js';
@@ -18,14 +18,14 @@ const nowSeconds = (): number => Math.round(Date.now() / 1000);
 /** Renders one flush for one destination, in its protocol. */
 interface Encoder {
   add(name: string, value: number): void;
-  /** the batch's bytes and datapoints */
-  end(): { bytes: Buffer; datapoints: number };
+  /** the batch's chunks and datapoints */
+  end(): Outgoing;
 }
 
 function encoder(protocol: 'plaintext' | 'pickle', ts: number): Encoder {
   const chunks: Buffer[] = [];
   let datapoints = 0;
-  const done = (): { bytes: Buffer; datapoints: number } => ({ bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), datapoints });
+  const done = (): Outgoing => ({ chunks, datapoints });
   if (protocol === 'pickle') {
     const pickle = new PickleEncoder((frame) => chunks.push(frame));
     return {
@@ -85,7 +85,7 @@ export class CarbonFlusher implements Flusher {
     let length = 0;
     encoders.forEach((e, i) => {
       const batch = e.end();
-      length += batch.bytes.length;
+      length += batch.chunks.reduce((n, c) => n + c.length, 0);
       if (batch.datapoints > 0) this.destinations[i]!.enqueue(batch);
     });
     this.stats.flush_length = length;

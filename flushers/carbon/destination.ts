@@ -4,7 +4,14 @@ import type { Destination } from '../../agent/config/types.js';
 import { formatAddress } from '../../agent/config/units.js';
 import type { Log } from '../../agent/log.js';
 import type { Figures } from '../../agent/meta/registry.js';
-import type { Batch, Spool } from './spool.js';
+import type { Spool } from './spool.js';
+
+/** A flush's data for one destination, as the chunks it was rendered in (not concatenated: a
+ * large flush would be held twice in memory); concatenated only when it goes to the spool. */
+export interface Outgoing {
+  chunks: Buffer[];
+  datapoints: number;
+}
 
 export interface DestinationOptions {
   connectTimeoutMs: number;
@@ -30,7 +37,7 @@ const BACKOFF_MAX_MS = 5000;
  */
 export class CarbonDestination {
   readonly where: string;
-  private readonly queue: Batch[] = [];
+  private readonly queue: Outgoing[] = [];
   private queued = 0; // datapoints in `queue`
   private socket: net.Socket | null = null;
   private busy = false; // connecting or writing
@@ -41,7 +48,7 @@ export class CarbonDestination {
   private readonly counts = { delivered_datapoints: 0, dropped: 0, failures: 0, last_delivery: 0, last_failure: 0, write_ms: 0 };
   private lastError = '';
   /** batches written on the current connection within UNCONFIRMED_MS */
-  private recent: { batch: Batch; at: number }[] = [];
+  private recent: { batch: Outgoing; at: number }[] = [];
   private droppedSinceIdle = 0;
   private degradedWhat: string | null = null;
 
@@ -57,7 +64,7 @@ export class CarbonDestination {
   }
 
   /** Takes a flush's batch for this destination; returns at once. */
-  enqueue(batch: Batch): void {
+  enqueue(batch: Outgoing): void {
     this.queue.push(batch);
     this.queued += batch.datapoints;
     // keep the newest in memory; the oldest beyond the bound go to disk, behind what is there
@@ -67,8 +74,8 @@ export class CarbonDestination {
     this.pump();
   }
 
-  private spill(batches: Batch[]): void {
-    const dropped = this.spool.append(batches);
+  private spill(batches: Outgoing[]): void {
+    const dropped = this.spool.append(batches.map((b) => ({ bytes: Buffer.concat(b.chunks), datapoints: b.datapoints })));
     if (dropped > 0) {
       this.counts.dropped += dropped;
       this.droppedSinceIdle += dropped;
@@ -93,15 +100,18 @@ export class CarbonDestination {
   /** Sends the oldest batch when connected and idle; connects when needed. */
   private pump(): void {
     if (this.busy || this.retry || this.closed) return;
-    const fromSpool = this.spool.peek();
-    const batch = fromSpool ?? this.queue[0];
+    const spooled = this.spool.peek();
+    const fromSpool = spooled !== undefined;
+    const batch = spooled ? { chunks: [spooled.bytes], datapoints: spooled.datapoints } : this.queue[0];
     if (!batch) return;
     if (!this.socket) return this.connect();
     this.busy = true;
     const socket = this.socket;
     const started = Date.now();
     const timer = setTimeout(() => socket.destroy(new Error(`write timed out after ${this.opts.writeTimeoutMs} ms`)), this.opts.writeTimeoutMs);
-    socket.write(batch.bytes, (err) => {
+    socket.cork();
+    for (const chunk of batch.chunks.slice(0, -1)) socket.write(chunk);
+    socket.write(batch.chunks.at(-1) ?? Buffer.alloc(0), (err) => {
       clearTimeout(timer);
       this.busy = false;
       if (err) return this.fail(err);
@@ -121,6 +131,7 @@ export class CarbonDestination {
       if (fromSpool || this.degradedWhat !== null) this.checkDegraded();
       this.pump();
     });
+    socket.uncork();
   }
 
   private connect(): void {
