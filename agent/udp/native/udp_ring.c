@@ -48,7 +48,9 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -204,8 +206,15 @@ static size_t drain_socket(ctx_t *c, int final, size_t max) {
   return seen;
 }
 
+/* The receive thread shares its core with the JS thread and V8's GC helpers; when they are all busy
+ * (a large flush, a major GC) a fair share can be too little to keep the socket buffer from
+ * overflowing. A higher weight for this thread alone, where allowed (root or CAP_SYS_NICE);
+ * otherwise it runs as it is. Its work per datagram is small, so it cannot starve the others. */
+#define RECEIVE_NICE (-10)
+
 static void *thread_main(void *arg) {
   ctx_t *c = arg;
+  (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), RECEIVE_NICE);
   struct pollfd pfd[2] = {{.fd = c->fd, .events = POLLIN}, {.fd = c->evfd, .events = POLLIN}};
   int lingering = 0;
   for (;;) {
