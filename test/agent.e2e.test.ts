@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import dgram from 'node:dgram';
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import StatsD from 'hot-shots';
 import { AgentProcess, configFile } from './helpers/agentProcess.js';
 import { FakeCarbon } from './helpers/fakeCarbon.js';
+import { sendUdp } from './helpers/statsd.js';
 
 let carbon: FakeCarbon;
 before(async () => (carbon = await FakeCarbon.start()));
@@ -22,20 +22,6 @@ ${extra}`;
 /** Keys are made unique per test so that lines from several tests on one carbon never mix. */
 let run = 0;
 const uniq = (name: string): string => `t${process.pid}_${++run}.${name}`;
-
-function udpSend(port: number, ...packets: (string | Buffer)[]): Promise<void> {
-  const s = dgram.createSocket('udp4');
-  return new Promise((resolve, reject) => {
-    let i = 0;
-    const next = (err?: Error | null): void => {
-      if (err) return reject(err);
-      if (i < packets.length) return s.send(packets[i++]!, port, '127.0.0.1', next);
-      s.close();
-      resolve();
-    };
-    next();
-  });
-}
 
 async function tcpSend(port: number, ...chunks: (string | Buffer)[]): Promise<void> {
   const sock = net.connect(port, '127.0.0.1');
@@ -114,7 +100,7 @@ describe('tally agent end to end, with a fake carbon', () => {
     const k = uniq('raw');
     await afterNextFlush();
     const huge = `${k}.big:1|c\n`.repeat(Math.floor(60_000 / `${k}.big:1|c\n`.length));
-    await udpSend(
+    await sendUdp(
       agent.udpPort,
       'a_bad_test_value|z', // etsy's bad line
       Buffer.from([0, 1, 2, 0xff, 0xfe]),
@@ -174,7 +160,7 @@ describe('tally agent end to end, with a fake carbon', () => {
   it('on SIGTERM takes what is in the socket buffer, flushes it and exits 0', async () => {
     const agent = await AgentProcess.start(['--config', configFile(yaml('', '1h'))]);
     const k = uniq('last');
-    await udpSend(agent.udpPort, ...Array.from({ length: 1000 }, () => `${k}.n:1|c`));
+    await sendUdp(agent.udpPort, ...Array.from({ length: 1000 }, () => `${k}.n:1|c`));
     const started = Date.now();
     assert.equal(await agent.stop('SIGTERM'), 0);
     assert.ok(Date.now() - started < 10_000);
@@ -185,7 +171,7 @@ describe('tally agent end to end, with a fake carbon', () => {
     const file = configFile(yaml('', '1h'));
     const agent = await AgentProcess.start(['--config', file]);
     const k = uniq('reload');
-    await udpSend(agent.udpPort, `${k}.keep:1|c`, ...[1, 2, 3, 4].map((v) => `${k}.t:${v}|ms`));
+    await sendUdp(agent.udpPort, `${k}.keep:1|c`, ...[1, 2, 3, 4].map((v) => `${k}.t:${v}|ms`));
     await new Promise((r) => setTimeout(r, 200));
     writeFileSync(file, yaml('', '1h').replace('histograms', 'percentiles: [50], histograms').replace(', tcp: ["127.0.0.1:0"]', ', tcp: []'));
     agent.proc.kill('SIGHUP');
@@ -198,7 +184,7 @@ describe('tally agent end to end, with a fake carbon', () => {
     await waitFor(() => agent.stderr.includes('reload refused'));
     assert.match(agent.stderr, new RegExp(`${file.replace(/[.]/g, '\\.')}: flush_interval: expected`));
 
-    await udpSend(agent.udpPort, `${k}.keep:2|c`);
+    await sendUdp(agent.udpPort, `${k}.keep:2|c`);
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(await agent.stop(), 0);
     assert.equal((await carbon.value(`stats_counts.${k}.keep`)).value, 3);
@@ -210,7 +196,7 @@ describe('tally agent end to end, with a fake carbon', () => {
   it('--debug GLOB prints the matching samples and flushed values', async () => {
     const k = uniq('dbg');
     const agent = await AgentProcess.start(['--config', configFile(yaml()), '--debug', `${k}.api.*`]);
-    await udpSend(agent.udpPort, `${k}.api.hits:2|c|@0.5`, `${k}.other:1|c`, `${k}.api.lat:5|ms`);
+    await sendUdp(agent.udpPort, `${k}.api.hits:2|c|@0.5`, `${k}.other:1|c`, `${k}.api.lat:5|ms`);
     await carbon.value(`stats_counts.${k}.api.hits`);
     await waitFor(() => agent.stderr.includes(`flushed stats.timers.${k}.api.lat.upper 5`));
     assert.match(agent.stderr, new RegExp(`sample counter ${k}\\.api\\.hits 2 @0\\.5`));
@@ -253,7 +239,7 @@ describe('bounds and failures', () => {
     const k = uniq('max');
     await afterNextFlush();
     await afterNextFlush(); // timestamp_lag exists from the second flush on
-    await udpSend(agent.udpPort, `${k}.a:1|c`, `${k}.b:1|c`, `${k}.c:1|c`, `${k}.d:1|c`, `${k}.a:1|c`);
+    await sendUdp(agent.udpPort, `${k}.a:1|c`, `${k}.b:1|c`, `${k}.c:1|c`, `${k}.d:1|c`, `${k}.a:1|c`);
     assert.equal((await carbon.value(`stats_counts.${k}.a`)).value, 2);
     await waitFor(() => agent.stderr.includes('2 samples of new keys dropped in this interval: statsd.max_metrics (6) distinct keys held'));
     assert.equal(carbon.lines.some((l) => l.name === `stats_counts.${k}.c` || l.name === `stats_counts.${k}.d`), false);
@@ -297,7 +283,7 @@ describe('etsy graphite_tests, non-legacy namespace, 200 ms flush', () => {
     const agent = await AgentProcess.start(['--config', configFile(etsy())]);
     const first = await carbon.until((l) => l.slice(seen).find((x) => x.name === 'stats.statsd.numStats'));
     assert.equal(first.value, 3);
-    await udpSend(agent.udpPort, 'a_bad_test_value|z');
+    await sendUdp(agent.udpPort, 'a_bad_test_value|z');
     await carbon.until((l) => l.slice(seen).find((x) => x.name === 'stats.counters.statsd.bad_lines_seen.count' && x.value === 1));
     assert.equal(carbon.lines.slice(seen).filter((x) => x.name === 'stats.statsd.numStats').at(-1)!.value, 4);
     assert.equal(await agent.stop(), 0);
@@ -306,7 +292,7 @@ describe('etsy graphite_tests, non-legacy namespace, 200 ms flush', () => {
   it('timers, sampled timers, counters and gauges', async () => {
     const agent = await AgentProcess.start(['--config', configFile(etsy())]);
     const k = uniq('etsy');
-    await udpSend(agent.udpPort, `${k}.t:100|ms`, `${k}.s:100|ms|@0.1`, `${k}.c:100|c`, `${k}.g:70|g`);
+    await sendUdp(agent.udpPort, `${k}.t:100|ms`, `${k}.s:100|ms|@0.1`, `${k}.c:100|c`, `${k}.g:70|g`);
     const t = carbon.flush((await carbon.value(`stats.timers.${k}.t.count`, (v) => v === 1)).ts);
     assert.equal(t.get(`stats.timers.${k}.t.mean_90`), 100);
     assert.equal(t.get(`stats.timers.${k}.t.histogram.bin_1000`), 1);
@@ -316,7 +302,7 @@ describe('etsy graphite_tests, non-legacy namespace, 200 ms flush', () => {
     const c = carbon.flush((await carbon.value(`stats.counters.${k}.c.count`, (v) => v === 100)).ts);
     assert.equal(c.get(`stats.counters.${k}.c.rate`), 500);
     assert.equal((await carbon.value(`stats.gauges.${k}.g`)).value, 70);
-    await udpSend(agent.udpPort, `${k}.g:50|g\n${k}.g:-3|g`);
+    await sendUdp(agent.udpPort, `${k}.g:50|g\n${k}.g:-3|g`);
     assert.equal((await carbon.value(`stats.gauges.${k}.g`, (v) => v !== 70)).value, 47);
     assert.equal(await agent.stop(), 0);
   });

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AgentProcess, configFile, runCli, tempDir } from './helpers/agentProcess.js';
+import { configFile, runCli, tempDir } from './helpers/agentProcess.js';
 import { FakeCarbon } from './helpers/fakeCarbon.js';
 import { freePort } from './helpers/freePort.js';
 import { HAVE_NSCA, NscaDaemon, NSCA_PEER } from './helpers/nscaDaemon.js';
 import { requirePeer } from './helpers/peers.js';
+import { startAgent } from './helpers/statsd.js';
 
 const nscaSection = (d: NscaDaemon): string =>
   `nsca: {host: 127.0.0.1, port: ${d.port}, encryption: xor, password: s3cret, host_name: web1, service: tally, timeout: 3s}`;
@@ -16,17 +17,10 @@ describe('NSCA alerts to a real nsca daemon (Debian nsca)', () => {
     if (!requirePeer(t, HAVE_NSCA, NSCA_PEER)) return;
     const nsca = await NscaDaemon.start(1, 's3cret');
     const carbonPort = await freePort(); // nothing listens there yet
-    const agent = await AgentProcess.start([
-      '--config',
-      configFile(`
-flush_interval: 1s
-statsd: {udp: ["127.0.0.1:0"], tcp: []}
+    const agent = await startAgent(`
 graphite: {destinations: ["127.0.0.1:${carbonPort}"]}
-admin: {listen: []}
-xmlrpc: {listen: []}
 ${nscaSection(nsca)}
-`),
-    ]);
+`);
     let carbon: FakeCarbon | undefined;
     try {
       const [critical] = await nsca.until(1, 5000);
@@ -52,18 +46,11 @@ ${nscaSection(nsca)}
     if (!requirePeer(t, HAVE_NSCA, NSCA_PEER)) return;
     const nsca = await NscaDaemon.start(1, 's3cret');
     const carbonPort = await freePort();
-    const agent = await AgentProcess.start([
-      '--config',
-      configFile(`
+    const agent = await startAgent(`
 data_dir: ${tempDir()}
-flush_interval: 1s
-statsd: {udp: ["127.0.0.1:0"], tcp: []}
 graphite: {destinations: ["127.0.0.1:${carbonPort}"], queue_max: 5}
-admin: {listen: []}
-xmlrpc: {listen: []}
 ${nscaSection(nsca).replace('timeout: 3s}', 'timeout: 3s, spool_warning_bytes: 1B}')}
-`),
-    ]);
+`);
     let carbon: FakeCarbon | undefined;
     try {
       await nsca.until(1, 5000);

@@ -1,24 +1,8 @@
 import assert from 'node:assert/strict';
-import dgram from 'node:dgram';
 import { describe, it } from 'node:test';
-import { AgentProcess, configFile } from './helpers/agentProcess.js';
 import { CarbonCache, carbonAvailable } from './helpers/carbonCache.js';
 import { requirePeer } from './helpers/peers.js';
-
-function send(port: number, ...packets: string[]): Promise<void> {
-  const s = dgram.createSocket('udp4');
-  return new Promise((resolve) => {
-    const next = (i: number): void => {
-      if (i === packets.length) {
-        s.close();
-        resolve();
-        return;
-      }
-      s.send(packets[i]!, port, '127.0.0.1', () => setImmediate(next, i + 1));
-    };
-    next(0);
-  });
-}
+import { sendUdp, startAgent } from './helpers/statsd.js';
 
 async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
   const deadline = Date.now() + ms;
@@ -34,20 +18,11 @@ describe('with a real carbon-cache (Debian graphite-carbon)', () => {
   it('what tally flushes lands in whisper with its values and flush timestamps', async (t) => {
     if (!requirePeer(t, carbonAvailable, 'carbon-cache and whisper-fetch (Debian graphite-carbon, python3-whisper)')) return;
     const carbon = await CarbonCache.start();
-    const agent = await AgentProcess.start([
-      '--config',
-      configFile(`
-flush_interval: 1s
-statsd: {udp: ["127.0.0.1:0"], tcp: []}
-graphite: {destinations: ["127.0.0.1:${carbon.linePort}"]}
-admin: {listen: []}
-xmlrpc: {listen: []}
-`),
-    ]);
+    const agent = await startAgent(`graphite: {destinations: ["127.0.0.1:${carbon.linePort}"]}`);
     try {
       const k = `peer${process.pid}`;
       const sentAt = Math.floor(Date.now() / 1000);
-      await send(agent.udpPort, `${k}.hits:3|c`, `${k}.hits:4|c`, `${k}.lat:100|ms\n${k}.lat:200|ms\n${k}.lat:300|ms`, `${k}.temp:21.5|g`);
+      await sendUdp(agent.udpPort, `${k}.hits:3|c`, `${k}.hits:4|c`, `${k}.lat:100|ms\n${k}.lat:200|ms\n${k}.lat:300|ms`, `${k}.temp:21.5|g`);
       const span = (): [number, number] => [sentAt - 5, Math.floor(Date.now() / 1000) + 2];
       const hits = await until('stats_counts in whisper', async () => {
         const points = (await carbon.fetch(`stats_counts.${k}.hits`, ...span())).filter(([, v]) => v > 0);

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import dgram from 'node:dgram';
 import { describe, it } from 'node:test';
 import { CarbonHashRing } from '../flushers/carbon/hashRing.js';
-import { AgentProcess, configFile, tempDir } from './helpers/agentProcess.js';
+import { tempDir } from './helpers/agentProcess.js';
 import { CarbonCache, carbonAvailable } from './helpers/carbonCache.js';
 import { requirePeer } from './helpers/peers.js';
+import { sendUdp, startAgent } from './helpers/statsd.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -16,27 +16,18 @@ describe('a carbon cluster fed directly, with real carbon-caches', () => {
       { host: '127.0.0.1', port: a.linePort, instance: 'a' },
       { host: '127.0.0.1', port: b.picklePort, instance: 'b' },
     ];
-    const agent = await AgentProcess.start([
-      '--config',
-      configFile(`
+    const agent = await startAgent(`
 data_dir: ${tempDir()}
-flush_interval: 1s
-statsd: {udp: ["127.0.0.1:0"], tcp: []}
 graphite:
   routing: consistent-hash
   destinations:
     - {host: 127.0.0.1, port: ${a.linePort}, instance: a}
     - {host: 127.0.0.1, port: ${b.picklePort}, protocol: pickle, instance: b}
-admin: {listen: []}
-xmlrpc: {listen: []}
-`),
-    ]);
+`);
     try {
       const k = `ring${process.pid}`;
       const names = Array.from({ length: 40 }, (_, i) => `${k}.m${i}`);
-      const s = dgram.createSocket('udp4');
-      for (const n of names) await new Promise((r) => s.send(`${n}:${names.indexOf(n) + 1}|c`, agent.udpPort, '127.0.0.1', r));
-      s.close();
+      await sendUdp(agent.udpPort, ...names.map((n, i) => `${n}:${i + 1}|c`));
       // the ring itself is checked against carbon's own Python code in carbonWire.test.ts
       const ring = new CarbonHashRing(destinations);
       const caches = [a, b];

@@ -2,24 +2,16 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { AgentProcess, configFile, tempDir } from './helpers/agentProcess.js';
+import { tempDir } from './helpers/agentProcess.js';
 import { CarbonCache, carbonAvailable } from './helpers/carbonCache.js';
 import { requirePeer } from './helpers/peers.js';
+import { startAgent } from './helpers/statsd.js';
 
 const PEER = 'carbon-cache and whisper-fetch (Debian graphite-carbon, python3-whisper)';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const now = (): number => Math.floor(Date.now() / 1000);
 
-function agentConfig(carbon: CarbonCache, dataDir: string): string {
-  return configFile(`
-data_dir: ${dataDir}
-flush_interval: 1s
-statsd: {udp: ["127.0.0.1:0"], tcp: []}
-graphite: {destinations: ["127.0.0.1:${carbon.linePort}"]}
-admin: {listen: []}
-xmlrpc: {listen: []}
-`);
-}
+const agentYaml = (carbon: CarbonCache, dataDir: string): string => `data_dir: ${dataDir}\ngraphite: {destinations: ["127.0.0.1:${carbon.linePort}"]}\n`;
 
 /** The seconds in [from, to] for which whisper holds tally's numStats (one datapoint per flush). */
 async function flushSeconds(carbon: CarbonCache, from: number, to: number): Promise<number[]> {
@@ -40,7 +32,7 @@ describe('delivery that survives carbon outages, with a real carbon-cache', () =
   it('carbon killed for several intervals, then restarted: every interval is in whisper', async (t) => {
     if (!requirePeer(t, carbonAvailable, PEER)) return;
     const carbon = await CarbonCache.start();
-    const agent = await AgentProcess.start(['--config', agentConfig(carbon, tempDir())]);
+    const agent = await startAgent(agentYaml(carbon, tempDir()));
     try {
       const start = now();
       await until('a first flush in whisper', async () => (await flushSeconds(carbon, start, now())).length > 0);
@@ -62,8 +54,8 @@ describe('delivery that survives carbon outages, with a real carbon-cache', () =
     if (!requirePeer(t, carbonAvailable, PEER)) return;
     const carbon = await CarbonCache.start();
     const dataDir = tempDir();
-    const config = agentConfig(carbon, dataDir);
-    let agent = await AgentProcess.start(['--config', config]);
+    const config = agentYaml(carbon, dataDir);
+    let agent = await startAgent(config);
     try {
       const start = now();
       await until('a first flush in whisper', async () => (await flushSeconds(carbon, start, now())).length > 0);
@@ -75,7 +67,7 @@ describe('delivery that survives carbon outages, with a real carbon-cache', () =
       const spooled = readdirSync(path.join(dataDir, 'spool'), { recursive: true }).filter((f) => String(f).endsWith('.spool'));
       assert.ok(spooled.length > 0, 'the undelivered flushes are on disk');
 
-      agent = await AgentProcess.start(['--config', config]);
+      agent = await startAgent(config);
       assert.match(agent.stderr, /datapoints spooled by an earlier run, delivering them first/);
       await sleep(1500);
       await carbon.run();

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import dgram from 'node:dgram';
 import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { AgentProcess, configFile, runCli } from './helpers/agentProcess.js';
 import { FakeCarbon } from './helpers/fakeCarbon.js';
+import { sendUdp } from './helpers/statsd.js';
 
 const exec = promisify(execFile);
 
@@ -32,19 +32,10 @@ after(async () => {
   await carbon.close();
 });
 
-function send(...packets: string[]): Promise<void> {
-  const s = dgram.createSocket('udp4');
-  return new Promise((resolve) => {
-    const next = (i: number): void => {
-      if (i === packets.length) {
-        s.close();
-        setTimeout(resolve, 100); // let the agent read them
-        return;
-      }
-      s.send(packets[i]!, agent.udpPort, '127.0.0.1', () => setImmediate(next, i + 1));
-    };
-    next(0);
-  });
+/** To the agent, then a moment for it to read them. */
+async function send(...packets: string[]): Promise<void> {
+  await sendUdp(agent.udpPort, ...packets);
+  await new Promise((r) => setTimeout(r, 100));
 }
 
 /** Calls XML-RPC methods with Python's own xmlrpc.client; returns the answers as JSON. */

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { describe, it } from 'node:test';
-import { AgentProcess, configFile, tempDir } from './helpers/agentProcess.js';
+import { tempDir } from './helpers/agentProcess.js';
 import { FakeCarbon } from './helpers/fakeCarbon.js';
+import { sendUdp, startAgent } from './helpers/statsd.js';
 
 const rssMiB = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 
@@ -14,30 +14,19 @@ describe('a carbon that accepts but never reads', () => {
     await new Promise<void>((r) => stalled.listen(0, '127.0.0.1', r));
     const stalledPort = (stalled.address() as net.AddressInfo).port;
     const good = await FakeCarbon.start();
-    const agent = await AgentProcess.start([
-      '--config',
-      configFile(`
+    const agent = await startAgent(`
 data_dir: ${tempDir()}
-flush_interval: 1s
-statsd: {udp: ["127.0.0.1:0"], tcp: []}
 graphite:
   routing: all
   destinations: ["127.0.0.1:${good.port}", "127.0.0.1:${stalledPort}"]
   write_timeout: 1s
   queue_max: 20000
   spool_max_bytes: 2MiB
-admin: {listen: []}
-xmlrpc: {listen: []}
-`),
-    ]);
+`);
     try {
-      const s = dgram.createSocket('udp4');
       const k = `stall${process.pid}`;
-      for (let i = 0; i < 20_000; i += 50) {
-        const packet = Array.from({ length: 50 }, (_, j) => `${k}.c${i + j}:1|c`).join('\n');
-        await new Promise((r) => s.send(packet, agent.udpPort, '127.0.0.1', r));
-      }
-      s.close();
+      const packets = Array.from({ length: 400 }, (_, i) => Array.from({ length: 50 }, (_, j) => `${k}.c${i * 50 + j}:1|c`).join('\n'));
+      await sendUdp(agent.udpPort, ...packets);
       const seen = good.lines.length;
       await new Promise((r) => setTimeout(r, 8000));
       const flushes = good.lines.slice(seen).filter((l) => l.name === 'statsd.numStats');
@@ -57,22 +46,13 @@ xmlrpc: {listen: []}
     const away = await FakeCarbon.start();
     const port = away.port;
     await away.close();
-    const agent = await AgentProcess.start([
-      '--config',
-      configFile(`
+    const agent = await startAgent(`
 data_dir: ${tempDir()}
-flush_interval: 1s
-statsd: {udp: ["127.0.0.1:0"], tcp: []}
 graphite: {destinations: ["127.0.0.1:${port}"], queue_max: 5, spool_max_bytes: 4KiB}
-admin: {listen: []}
 xmlrpc: {listen: ["127.0.0.1:0"]}
-`),
-    ]);
+`);
     try {
-      const s = dgram.createSocket('udp4');
-      const packet = Array.from({ length: 100 }, (_, j) => `drop${process.pid}.c${j}:1|c`).join('\n');
-      await new Promise((r) => s.send(packet, agent.udpPort, '127.0.0.1', r));
-      s.close();
+      await sendUdp(agent.udpPort, Array.from({ length: 100 }, (_, j) => `drop${process.pid}.c${j}:1|c`).join('\n'));
       const deadline = Date.now() + 10_000;
       while (!/spool full \(\d+ bytes\): \d+ oldest datapoints dropped/.test(agent.stderr)) {
         if (Date.now() > deadline) throw new Error(`no drop reported:\n${agent.stderr}`);

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import dgram from 'node:dgram';
 import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { AgentProcess, configFile, tempDir } from './helpers/agentProcess.js';
+import type { AgentProcess } from './helpers/agentProcess.js';
+import { tempDir } from './helpers/agentProcess.js';
 import { freePort, waitForPort } from './helpers/freePort.js';
 import { requirePeer } from './helpers/peers.js';
+import { sendUdp, startAgent } from './helpers/statsd.js';
 
 const VM = '/usr/bin/victoria-metrics';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -25,20 +26,9 @@ describe('with a real VictoriaMetrics (Debian victoria-metrics)', () => {
     try {
       await waitForPort(graphitePort);
       await waitForPort(httpPort);
-      agent = await AgentProcess.start([
-        '--config',
-        configFile(`
-flush_interval: 1s
-statsd: {udp: ["127.0.0.1:0"], tcp: []}
-graphite: {destinations: ["127.0.0.1:${graphitePort}"]}
-admin: {listen: []}
-xmlrpc: {listen: []}
-`),
-      ]);
+      agent = await startAgent(`graphite: {destinations: ["127.0.0.1:${graphitePort}"]}`);
       const k = `vm${process.pid}`;
-      const s = dgram.createSocket('udp4');
-      for (const p of [`${k}.hits:5|c`, `${k}.lat:100|ms\n${k}.lat:300|ms`, `${k}.temp:-2.5|g`]) await new Promise((r) => s.send(p, agent!.udpPort, '127.0.0.1', r));
-      s.close();
+      await sendUdp(agent.udpPort, `${k}.hits:5|c`, `${k}.lat:100|ms\n${k}.lat:300|ms`, `${k}.temp:-2.5|g`);
       const base = `http://127.0.0.1:${httpPort}`;
       const read = async (name: string): Promise<Series | undefined> => {
         await fetch(`${base}/internal/force_flush`);
