@@ -22,18 +22,23 @@ interface Encoder {
   end(): Outgoing;
 }
 
-function encoder(protocol: 'plaintext' | 'pickle', ts: number): Encoder {
+/** `stream`: where each chunk also goes as soon as it is rendered (see CarbonDestination.streamer). */
+function encoder(protocol: 'plaintext' | 'pickle', ts: number, stream: ((chunk: Buffer) => void) | null): Encoder {
   const chunks: Buffer[] = [];
+  const keep = (chunk: Buffer): void => {
+    chunks.push(chunk);
+    stream?.(chunk);
+  };
   let datapoints = 0;
   const done = (): Outgoing => ({ chunks, datapoints });
   if (protocol === 'pickle') {
-    const pickle = new PickleEncoder((frame) => chunks.push(frame));
+    const pickle = new PickleEncoder(keep);
     return {
       add: (name, value) => void (pickle.add(name, ts, value) && datapoints++),
       end: () => (pickle.end(), done()),
     };
   }
-  const text = new PlaintextBatch(ts, (chunk) => chunks.push(chunk));
+  const text = new PlaintextBatch(ts, keep);
   return {
     add: (name, value) => (text.add(name, value), datapoints++),
     end: () => (text.end(), done()),
@@ -69,7 +74,8 @@ export class CarbonFlusher implements Flusher {
 
   async flush(snap: FlushSnapshot): Promise<void> {
     const started = Date.now();
-    const encoders = this.destinations.map((d) => encoder(d.dest.protocol, snap.ts));
+    const streams = this.destinations.map((d) => d.streamer());
+    const encoders = this.destinations.map((d, i) => encoder(d.dest.protocol, snap.ts, streams[i]!));
     const ring = this.ring;
     const add = ring
       ? (name: string, value: number) => encoders[ring.nodeFor(name)]!.add(name, value)
@@ -86,7 +92,8 @@ export class CarbonFlusher implements Flusher {
     encoders.forEach((e, i) => {
       const batch = e.end();
       length += batch.chunks.reduce((n, c) => n + c.length, 0);
-      if (batch.datapoints > 0) this.destinations[i]!.enqueue(batch);
+      if (streams[i]) this.destinations[i]!.streamed(batch);
+      else if (batch.datapoints > 0) this.destinations[i]!.enqueue(batch);
     });
     this.stats.flush_length = length;
   }

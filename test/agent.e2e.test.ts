@@ -255,7 +255,9 @@ describe('bounds and failures', () => {
     await new Promise((r) => setTimeout(r, 2100)); // two more failed flushes
     assert.equal((agent.stderr.match(/ECONNREFUSED/g) ?? []).length, 1, 'logged once per outage, not per flush');
     const back = await FakeCarbon.start(port);
+    const backAt = Math.floor(Date.now() / 1000);
     try {
+      await back.value('statsd.numStats', () => true, 5000).then(() => back.until((lines) => lines.some((l) => l.name === 'statsd.numStats' && l.ts > backAt)));
       // the flushes of the outage come first, oldest first; those rendered after the failure carry its time
       const exc = await back.value('stats.statsd.graphiteStats.last_exception', (v) => v > 0);
       assert.ok(Math.abs(exc.value - Date.now() / 1000) < 10, `last_exception ${exc.value} is the time of the failure`);

@@ -105,13 +105,42 @@ export class CarbonDestination {
     const batch = spooled ? { chunks: [spooled.bytes], datapoints: spooled.datapoints } : this.queue[0];
     if (!batch) return;
     if (!this.socket) return this.connect();
-    this.busy = true;
     const socket = this.socket;
-    const started = Date.now();
-    const timer = setTimeout(() => socket.destroy(new Error(`write timed out after ${this.opts.writeTimeoutMs} ms`)), this.opts.writeTimeoutMs);
     socket.cork();
     for (const chunk of batch.chunks.slice(0, -1)) socket.write(chunk);
-    socket.write(batch.chunks.at(-1) ?? Buffer.alloc(0), (err) => {
+    this.complete(socket, batch, fromSpool, batch.chunks.at(-1));
+    socket.uncork();
+  }
+
+  /**
+   * When this destination is connected and has nothing waiting, a flush can go out while it is
+   * rendered (its first lines reach carbon at once, not after the whole flush is built): returns
+   * where to write the chunks, then `streamed()` must be called with the whole batch. Else null.
+   */
+  streamer(): ((chunk: Buffer) => void) | null {
+    const socket = this.socket;
+    if (!socket || !this.idle || this.retry || this.closed) return null;
+    this.busy = true; // nothing else may write until streamed()
+    return (chunk) => socket.write(chunk);
+  }
+
+  /** The batch whose chunks went out through streamer(): it is delivered once the kernel took it all. */
+  streamed(batch: Outgoing): void {
+    this.queue.push(batch);
+    this.queued += batch.datapoints;
+    if (this.socket) this.complete(this.socket, batch, false, undefined);
+    else {
+      this.busy = false; // the connection broke while rendering: the batch waits at the head
+      this.pump();
+    }
+  }
+
+  /** Writes the last chunk (if any) and, once the kernel has taken the batch, moves past it. */
+  private complete(socket: net.Socket, batch: Outgoing, fromSpool: boolean, last: Buffer | undefined): void {
+    this.busy = true;
+    const started = Date.now();
+    const timer = setTimeout(() => socket.destroy(new Error(`write timed out after ${this.opts.writeTimeoutMs} ms`)), this.opts.writeTimeoutMs);
+    socket.write(last ?? Buffer.alloc(0), (err) => {
       clearTimeout(timer);
       this.busy = false;
       if (err) return this.fail(err);
@@ -124,14 +153,13 @@ export class CarbonDestination {
       this.recent = this.recent.filter((r) => now - r.at < UNCONFIRMED_MS);
       this.recent.push({ batch, at: now });
       this.counts.delivered_datapoints += batch.datapoints;
-      this.counts.last_delivery = Math.round(Date.now() / 1000);
-      this.counts.write_ms = Date.now() - started;
+      this.counts.last_delivery = Math.round(now / 1000);
+      this.counts.write_ms = now - started;
       this.recovered();
       if (this.idle) this.droppedSinceIdle = 0;
       if (fromSpool || this.degradedWhat !== null) this.checkDegraded();
       this.pump();
     });
-    socket.uncork();
   }
 
   private connect(): void {
