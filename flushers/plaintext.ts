@@ -10,8 +10,6 @@ const CHUNK_CHARS = 1 << 16;
 export class PlaintextBatch {
   private pending = '';
   private readonly tail: string;
-  private count = 0;
-  private bytes = 0;
 
   constructor(
     ts: number,
@@ -22,14 +20,12 @@ export class PlaintextBatch {
 
   readonly add = (name: string, value: number): void => {
     this.pending += name + ' ' + value + this.tail;
-    this.count++;
     if (this.pending.length >= CHUNK_CHARS) this.cut();
   };
 
   private cut(): void {
     const chunk = Buffer.from(this.pending);
     this.pending = '';
-    this.bytes += chunk.length;
     this.write(chunk);
   }
 
@@ -39,14 +35,8 @@ export class PlaintextBatch {
     return this;
   }
 
-  /** Lines added so far. */
-  get length(): number {
-    return this.count;
-  }
-
-  /** Hands on what is left; returns the bytes of the whole batch. */
-  end(): number {
+  /** Hands on what is left. */
+  end(): void {
     if (this.pending !== '') this.cut();
-    return this.bytes;
   }
 }
