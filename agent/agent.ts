@@ -74,6 +74,9 @@ export class Agent implements AgentControl {
   private unregisterFlushers: (() => void)[] = [];
   private alerter: DeliveryAlerter | null = null;
   private healthStatus: Health = 'up';
+  /** etsy's last_msg_seen, noted at each flush and each read rather than per packet (the receive
+   * path stays free of clock reads): accurate to a flush interval */
+  private lastMsg = { packets: 0, at: Date.now() };
   private parser: StatsdParser;
   private math: FlushMath;
   private flushers: Flusher[] = [];
@@ -102,6 +105,13 @@ export class Agent implements AgentControl {
     this.registerCoreFigures();
   }
 
+  /** ms of the last time packets were seen to have arrived */
+  private noteTraffic(): number {
+    const packets = this.aggregator.counts.packets;
+    if (packets !== this.lastMsg.packets) this.lastMsg = { packets, at: Date.now() };
+    return this.lastMsg.at;
+  }
+
   /** The statsd figures under etsy's names (already flushed as etsy's counters, so not published again) and the rest. */
   private registerCoreFigures(): void {
     const counts = this.aggregator.counts;
@@ -111,7 +121,7 @@ export class Agent implements AgentControl {
       read: () => ({
         uptime: Math.round((Date.now() - this.startedAt) / 1000),
         health: this.healthStatus,
-        last_msg_seen: Math.round((counts.lastPacketAt || this.startedAt) / 1000),
+        last_msg_seen: Math.round(this.noteTraffic() / 1000),
         packets_received: counts.packets,
         metrics_received: counts.lines,
         bad_lines_seen: counts.badLines,
@@ -232,6 +242,7 @@ export class Agent implements AgentControl {
   /** Hands the interval to every flusher; resolves when they all have it. */
   private flushSlot(slotMs: number): Promise<void> {
     const started = Date.now();
+    this.noteTraffic();
     const nowSeconds = Math.round(started / 1000);
     if (this.lastFlushSeconds > 0) this.aggregator.setTimestampLag(nowSeconds - this.lastFlushSeconds - this.conf.flush_interval / 1000);
     this.lastFlushSeconds = nowSeconds;

@@ -30,8 +30,6 @@ export interface AggregatorCounts {
   packets: number;
   lines: number;
   samples: Record<MetricType, number>;
-  /** unix ms of the last packet */
-  lastPacketAt: number;
 }
 
 export type BadLineListener = (line: string, reason: string) => void;
@@ -50,7 +48,7 @@ export class Aggregator implements SampleSink {
   private lines!: CounterState;
   private bad!: CounterState;
   private lagKey = '';
-  readonly counts: AggregatorCounts = { dropped: 0, badLines: 0, packets: 0, lines: 0, samples: { counters: 0, timers: 0, gauges: 0, sets: 0 }, lastPacketAt: 0 };
+  readonly counts: AggregatorCounts = { dropped: 0, badLines: 0, packets: 0, lines: 0, samples: { counters: 0, timers: 0, gauges: 0, sets: 0 } };
 
   constructor(
     private opts: AggregatorOptions,
@@ -94,7 +92,6 @@ export class Aggregator implements SampleSink {
   packet(): void {
     this.packets.v++;
     this.counts.packets++;
-    this.counts.lastPacketAt = Date.now();
   }
 
   line(): void {
