@@ -101,7 +101,7 @@ export class CarbonFlusher implements Flusher {
   /** etsy's graphiteStats from the destinations: the last delivery, the last failure, the last write's ms. */
   private refreshStats(): void {
     for (const d of this.destinations) {
-      const s = d.status() as { last_delivery: number; last_failure: number; write_ms: number };
+      const s = d.counts;
       if (s.last_delivery > 0 && s.last_delivery >= this.stats.last_flush) {
         this.stats.last_flush = s.last_delivery;
         this.stats.flush_time = s.write_ms;

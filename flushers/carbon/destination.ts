@@ -45,7 +45,8 @@ export class CarbonDestination {
   private backoffMs = 0;
   private failing = false;
   private closed = false;
-  private readonly counts = { delivered_datapoints: 0, dropped: 0, failures: 0, last_delivery: 0, last_failure: 0, write_ms: 0 };
+  /** read by the flusher for etsy's graphiteStats; all of it is in status() */
+  readonly counts = { delivered_datapoints: 0, dropped: 0, failures: 0, last_delivery: 0, last_failure: 0, write_ms: 0 };
   private lastError = '';
   /** batches written on the current connection within UNCONFIRMED_MS */
   private recent: { batch: Outgoing; at: number }[] = [];
