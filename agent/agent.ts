@@ -253,7 +253,8 @@ export class Agent implements AgentControl {
     f.lag_ms = Math.max(0, started - slotMs);
     f.processing_time_ms = derived.processingTime;
     const meta = flatten(this.registry.read(true)).filter((e): e is [string, number] => typeof e[1] === 'number');
-    const snap: FlushSnapshot = { ts: Math.round(slotMs / 1000), intervalMs: this.conf.flush_interval, raw, derived, meta };
+    const named = { names: [], values: [], timestamps: [] };
+    const snap: FlushSnapshot = { ts: Math.round(slotMs / 1000), intervalMs: this.conf.flush_interval, raw, derived, named, meta };
     const handed = Promise.all(this.flushers.map((fl) => this.track(fl.flush(snap)))).then(() => undefined);
     f.duration_ms = Date.now() - started;
     const dropped = this.aggregator.counts.dropped - this.droppedBefore;

@@ -106,6 +106,9 @@ const DEFAULTS: Config = {
     heartbeat: 0,
     spool_warning_bytes: 100 * 1024 ** 2,
   },
+  store: { enabled: true, path: "tally.db", schemas: [] },
+  http: { listen: [{ host: "127.0.0.1", port: 8128, family: 4 }] },
+  carbon: { listen: [], pickle_listen: [] },
 };
 
 describe("defaults", () => {

@@ -29,7 +29,7 @@ function flushed(g: GraphiteConfig, feed: (a: Aggregator) => void, prefixStats =
   feed(a);
   const raw = a.takeInterval();
   const derived = new FlushMath({ flushIntervalMs: 200, percentiles: [90], histograms: [], calculatedTimerMetrics: [] }).derive(raw);
-  const snap: FlushSnapshot = { ts: 1, intervalMs: 200, raw, derived, meta: [] };
+  const snap: FlushSnapshot = { ts: 1, intervalMs: 200, raw, derived, named: { names: [], values: [], timestamps: [] }, meta: [] };
   const out = new Map<string, number>();
   new GraphiteNames(g, prefixStats, keysSanitized).forEach(snap, (name, value) => out.set(name, value));
   return out;

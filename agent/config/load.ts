@@ -9,6 +9,7 @@ import { LineCounter, parseDocument, stringify } from "yaml";
 import { formatKeyPath, validateConfig, type KeyPath } from "./schema.js";
 import type { Config } from "./types.js";
 import { describeValue, formatAddress, formatCarbonDestination, formatCidr, formatDuration, formatSize } from "./units.js";
+import { formatStep } from "../../storage/step.js";
 
 /** Every problem found, one per line: "<file>: <key path>: expected <what>, got <value>". */
 export class ConfigError extends Error {
@@ -72,6 +73,15 @@ export function formatConfig(config: Config): string {
       heartbeat: formatDuration(config.nsca.heartbeat),
       spool_warning_bytes: formatSize(config.nsca.spool_warning_bytes),
     },
+    store: {
+      ...config.store,
+      schemas: config.store.schemas.map((s) => ({
+        ...s,
+        intervals: Object.fromEntries(s.intervals.map((i) => [i.name, { step: formatStep(i.step), steps: i.steps }])),
+      })),
+    },
+    http: { listen: config.http.listen.map(formatAddress) },
+    carbon: { listen: config.carbon.listen.map(formatAddress), pickle_listen: config.carbon.pickle_listen.map(formatAddress) },
   });
 }
 

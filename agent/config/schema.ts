@@ -6,7 +6,8 @@
 
 import { hostname } from "node:os";
 import { z } from "zod";
-import type { Config, ListenAddress } from "./types.js";
+import type { Config, ListenAddress, StoreInterval } from "./types.js";
+import { STEP_FORMS, parseStep } from "../../storage/step.js";
 import { UnitError, describeValue, formatAddress, formatDuration, formatSize, parseCarbonDestination, parseCidr, parseDuration, parseListenAddress, parseSize } from "./units.js";
 
 export const TIMER_METRICS = [
@@ -112,6 +113,54 @@ const deleteIdle = z.preprocess(
   ),
 );
 
+const regex = unit((value) => {
+  if (typeof value !== "string") throw new UnitError("a regular expression", value);
+  try {
+    new RegExp(value);
+  } catch (err) {
+    throw new UnitError(`a valid regular expression (${(err as Error).message.replace(/^Invalid regular expression: /, "")})`, value);
+  }
+  return value;
+});
+
+/** kairos' interval map, `{minute: {step: 1m, steps: 10080}}`: a bare number of a step is seconds. */
+const intervals = z
+  .record(
+    z.string(),
+    z.strictObject(
+      {
+        step: unit((value) => {
+          const step = parseStep(value);
+          if (step === undefined) throw new UnitError(STEP_FORMS, value);
+          return step;
+        }),
+        steps: int(1),
+      },
+      expect("a mapping of step and steps"),
+    ),
+    expect("a mapping of interval names to {step, steps}"),
+  )
+  .transform((map): StoreInterval[] => Object.entries(map).map(([name, i]) => ({ name, step: i.step, steps: i.steps })));
+
+const TYPES_OF_SOURCE = { flushed: ["count", "gauge", "series", "histogram"], timer_samples: ["histogram", "series", "count"], set_members: ["set"] } as const;
+
+const storeSchema = z
+  .strictObject(
+    {
+      name: z.string(expect("a schema name")).min(1, expect("a schema name")),
+      match: z.union([regex.transform((r) => [r]), z.array(regex)], expect("a regular expression or a list of them")),
+      source: z.enum(["flushed", "timer_samples", "set_members"], expect("flushed, timer_samples or set_members")).prefault("flushed"),
+      type: z.enum(["count", "gauge", "series", "histogram", "set"], expect("count, gauge, series, histogram or set")),
+      precision: int(1).max(17, expect("a number of significant digits, 1-17")).prefault(3),
+      intervals,
+    },
+    expect("a mapping with name, match, source, type, intervals"),
+  )
+  .superRefine((s, ctx) => {
+    const allowed: readonly string[] = TYPES_OF_SOURCE[s.source];
+    if (!allowed.includes(s.type)) ctx.addIssue({ code: "custom", path: ["type"], message: `expected ${allowed.join(" or ")} for source ${s.source}`, input: s.type });
+  });
+
 // ---- the schema ------------------------------------------------------------------------------
 
 export const configSchema = z.strictObject(
@@ -190,6 +239,19 @@ export const configSchema = z.strictObject(
       min_interval: duration(0).prefault("5m"),
       heartbeat: duration(0).prefault("0ms"),
       spool_warning_bytes: size(1).prefault("100MiB"),
+    }),
+    store: section({
+      enabled: bool().prefault(true),
+      path: z.string(expect("a file path")).min(1, expect("a file path")).prefault("tally.db"),
+      schemas: z
+        .array(storeSchema, expect("a list of schemas"))
+        .superRefine(distinct("a schema name", (s: { name: string }) => s.name))
+        .prefault([]),
+    }),
+    http: section({ listen: addressList(parseListenAddress).prefault(["127.0.0.1:8128"]) }),
+    carbon: section({
+      listen: addressList(parseListenAddress).prefault([]),
+      pickle_listen: addressList(parseListenAddress).prefault([]),
     }),
   },
   expect("a mapping"),

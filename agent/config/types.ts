@@ -1,5 +1,7 @@
 /** The validated, effective configuration: every default applied, every unit converted. */
 
+import type { Step } from '../../storage/step.js';
+
 export interface ListenAddress {
   host: string; // "127.0.0.1" or "::1" (no brackets)
   port: number; // 0 = ephemeral (tests)
@@ -95,6 +97,41 @@ export interface NscaConfig {
   spool_warning_bytes: number; // WARNING once a destination's spool holds this much
 }
 
+export type StoreSource = 'flushed' | 'timer_samples' | 'set_members';
+export type StoreType = 'count' | 'gauge' | 'series' | 'histogram' | 'set';
+
+export interface StoreInterval {
+  name: string;
+  step: Step;
+  steps: number; // buckets kept
+}
+
+/** kairos/torus' schema: the names it matches (of one source), how they are kept, for how long. */
+export interface StoreSchema {
+  name: string;
+  match: string[]; // regexes, unanchored (re.search, as carbon's storage-schemas)
+  source: StoreSource;
+  type: StoreType;
+  precision: number; // significant digits a histogram keeps of each value
+  intervals: StoreInterval[]; // [] = matching names are not stored
+}
+
+export interface StoreConfig {
+  enabled: boolean;
+  path: string; // relative to data_dir unless absolute
+  schemas: StoreSchema[]; // the user's; the built-in defaults are tried after them
+}
+
+export interface HttpConfig {
+  listen: ListenAddress[]; // [] = off
+}
+
+/** Datapoints already aggregated elsewhere, `path value [timestamp]`, passed on with their own timestamps. */
+export interface CarbonInputConfig {
+  listen: ListenAddress[]; // TCP and UDP plaintext; [] = off
+  pickle_listen: ListenAddress[]; // TCP pickle; [] = off
+}
+
 export interface Config {
   data_dir: string;
   flush_interval: number; // ms
@@ -104,4 +141,7 @@ export interface Config {
   admin: AdminConfig;
   xmlrpc: XmlRpcConfig;
   nsca: NscaConfig;
+  store: StoreConfig;
+  http: HttpConfig;
+  carbon: CarbonInputConfig;
 }
