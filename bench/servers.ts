@@ -63,6 +63,9 @@ const tally: ServerSpec = {
         `graphite: {destinations: ["${hostPort(ctx.carbonPort)}"]}`,
         "admin: {listen: []}", // etsy's admin port is 8126 too
         "xmlrpc: {listen: []}",
+        // the embedded store stays on, as by default: the figures must hold with it
+        `data_dir: "${ctx.dir}"`,
+        "http: {listen: []}",
         "",
       ].join("\n"),
     );

@@ -25,6 +25,7 @@ export class AgentProcess {
   tcpPort = 0;
   adminPort = 0;
   xmlrpcPort = 0;
+  httpPort = 0;
   readonly exited: Promise<number | null>;
 
   private constructor(readonly proc: ChildProcess) {
@@ -33,9 +34,10 @@ export class AgentProcess {
     this.exited = new Promise((resolve) => proc.on('exit', (code) => resolve(code)));
   }
 
-  /** Starts the agent and waits for its ready line, which gives the ports it bound. */
-  static async start(args: string[], ms = 10_000): Promise<AgentProcess> {
-    const a = new AgentProcess(spawn(process.execPath, [CLI, 'agent', ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  /** Starts the agent and waits for its ready line, which gives the ports it bound. It runs in
+   * `cwd`, by default a fresh directory, so the default data_dir ./data is its own. */
+  static async start(args: string[], ms = 10_000, cwd = tempDir()): Promise<AgentProcess> {
+    const a = new AgentProcess(spawn(process.execPath, [CLI, 'agent', ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd }));
     const deadline = Date.now() + ms;
     while (!a.stderr.includes('tally agent ready')) {
       if (a.proc.exitCode !== null || Date.now() > deadline) {
@@ -48,6 +50,7 @@ export class AgentProcess {
     a.tcpPort = Number(/tcp 127\.0\.0\.1:(\d+)/.exec(a.stderr)?.[1] ?? 0);
     a.adminPort = Number(/admin 127\.0\.0\.1:(\d+)/.exec(a.stderr)?.[1] ?? 0);
     a.xmlrpcPort = Number(/xmlrpc 127\.0\.0\.1:(\d+)/.exec(a.stderr)?.[1] ?? 0);
+    a.httpPort = Number(/http 127\.0\.0\.1:(\d+)/.exec(a.stderr)?.[1] ?? 0);
     return a;
   }
 
@@ -64,7 +67,7 @@ export class AgentProcess {
 /** Runs the CLI to completion. */
 export function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: tempDir() });
     let stdout = '';
     let stderr = '';
     p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

@@ -18,9 +18,9 @@ export function sendUdp(port: number, ...packets: (string | Buffer)[]): Promise<
   });
 }
 
-/** `tally agent` flushing every second, statsd on an ephemeral UDP port only, admin and XML-RPC
+/** `tally agent` flushing every second, statsd and the HTTP API on ephemeral ports, admin and XML-RPC
  * off unless `yaml` (more config, e.g. a graphite section) says otherwise. */
 export function startAgent(yaml: string): Promise<AgentProcess> {
-  const base = 'flush_interval: 1s\nstatsd: {udp: ["127.0.0.1:0"], tcp: []}\nadmin: {listen: []}\nxmlrpc: {listen: []}\n';
+  const base = 'flush_interval: 1s\nstatsd: {udp: ["127.0.0.1:0"], tcp: []}\nadmin: {listen: []}\nxmlrpc: {listen: []}\nhttp: {listen: ["127.0.0.1:0"]}\n';
   return AgentProcess.start(['--config', configFile(base), '--config', configFile(yaml)]);
 }

@@ -1,0 +1,117 @@
+/**
+ * The embedded store's figures: one flush of 100,000 metrics written into the 4 default intervals
+ * (what the writer thread does each flush), and database bytes per series-day after a day of 10 s
+ * flushes with pruning. Uses the writer the agent's worker runs, on a real SQLite file.
+ */
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig } from '../agent/config/load.js';
+import type { Config } from '../agent/config/types.js';
+import { openForWriting } from '../storage/db.js';
+import { SchemaSet } from '../storage/schemas.js';
+import { StoreWriter, type StoreBatch } from '../storage/writer.js';
+
+export const DAY = 86_400;
+/** A whole day, so that every interval starts on a bucket boundary. */
+export const T0 = 1_780_000_000 - (1_780_000_000 % DAY);
+
+export function defaultConfig(dir: string): Config {
+  const c = loadConfig([]);
+  return { ...c, data_dir: dir };
+}
+
+export function emptyBatch(ts: number): StoreBatch {
+  return {
+    ts,
+    flushed: { names: [], values: new Float64Array(0) },
+    named: { names: [], values: new Float64Array(0), timestamps: new Float64Array(0) },
+    timers: { keys: [], offsets: new Uint32Array(1), samples: new Float64Array(0) },
+    sets: { keys: [], members: [] },
+  };
+}
+
+/** `n` flushed names as a statsd flush has them: a fifth counters' counts, the rest values. */
+function flushedBatch(ts: number, n: number): StoreBatch {
+  const names: string[] = [];
+  for (let i = 0; i < n; i++) names.push(i % 5 === 0 ? `stats_counts.app${i % 97}.k${i}` : `stats.timers.app${i % 97}.k${i}.mean`);
+  const values = new Float64Array(n);
+  for (let i = 0; i < n; i++) values[i] = Math.random() * 1000;
+  return { ...emptyBatch(ts), flushed: { names, values } };
+}
+
+/** `timers` timers with `each` samples apiece, kept as histograms. */
+function samplesBatch(ts: number, timers: number, each: number): StoreBatch {
+  const keys = Array.from({ length: timers }, (_, i) => `app.t${i}`);
+  const offsets = Uint32Array.from({ length: timers + 1 }, (_, i) => i * each);
+  const samples = Float64Array.from({ length: timers * each }, () => Math.round(Math.random() * 500 * 100) / 100);
+  return { ...emptyBatch(ts), timers: { keys, offsets, samples } };
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+function timeWrites(dir: string, name: string, make: (ts: number) => StoreBatch, warm: number, measured: number): { median: number; max: number; rows: number } {
+  const c = defaultConfig(dir);
+  const db = openForWriting(join(dir, name));
+  let now = T0;
+  const w = new StoreWriter(db, new SchemaSet(c), () => now);
+  const times: number[] = [];
+  let rows = 0;
+  for (let f = 0; f < warm + measured; f++) {
+    now = T0 + 10 * f;
+    const batch = make(now);
+    const started = performance.now();
+    const r = w.write(batch);
+    if (f >= warm) {
+      times.push(performance.now() - started);
+      rows = r.rows;
+    }
+  }
+  db.close();
+  return { median: median(times), max: Math.max(...times), rows };
+}
+
+/** Bytes of the database file once its WAL is folded in. */
+export function fileBytes(file: string): number {
+  return statSync(file).size;
+}
+
+function bytesPerSeriesDay(dir: string): { perSeries: Record<string, number>; total: number } {
+  const c = defaultConfig(dir);
+  const file = join(dir, 'day.db');
+  const db = openForWriting(file);
+  let now = T0;
+  const w = new StoreWriter(db, new SchemaSet(c), () => now);
+  const S = 50;
+  const counts = Array.from({ length: S }, (_, i) => `stats_counts.day.c${i}`);
+  const values = Array.from({ length: S }, (_, i) => `stats.timers.day.v${i}.mean`);
+  for (let f = 0; f < DAY / 10; f++) {
+    now = T0 + 10 * f;
+    const b = emptyBatch(now);
+    const names = [...counts, ...values];
+    b.flushed = { names, values: Float64Array.from(names, () => Math.random() * 1000) };
+    const sampled = samplesBatch(now, S, 10);
+    b.timers = sampled.timers;
+    w.write(b);
+    if (f % 360 === 359) while (!w.prune(10_000).done);
+  }
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  const per = (table: string) => (db.prepare(`SELECT SUM(pgsize) FROM dbstat WHERE name = ? OR name LIKE ?`).pluck().get(table, `sqlite_autoindex_${table}%`) as number) / S;
+  const perSeries = { count: per('count_data'), series: per('series_data'), histogram: per('histogram_data') };
+  db.close();
+  return { perSeries, total: fileBytes(file) };
+}
+
+export function storeWriteFigures(dir: string, log: (m: string) => void): string[] {
+  log('store: one flush of 100,000 metrics into 4 intervals');
+  const flushed = timeWrites(dir, 'flushed.db', (ts) => flushedBatch(ts, 100_000), 6, 12);
+  log('store: 5,000 timers x 20 samples as histograms');
+  const hist = timeWrites(dir, 'samples.db', (ts) => samplesBatch(ts, 5000, 20), 6, 12);
+  log('store: a day of 10 s flushes, 150 series');
+  const day = bytesPerSeriesDay(dir);
+  const kb = (b: number) => `${(b / 1024).toFixed(0)} KiB`;
+  return [
+    `| store one flush of 100,000 metrics into 4 intervals (${flushed.rows.toLocaleString('en')} bucket rows) | median ${flushed.median.toFixed(0)} ms, max ${flushed.max.toFixed(0)} ms |`,
+    `| store 5,000 timers × 20 samples as histograms (${hist.rows.toLocaleString('en')} value rows) | median ${hist.median.toFixed(0)} ms, max ${hist.max.toFixed(0)} ms |`,
+    `| database bytes per series-day (day 1 of the default intervals) | series ${kb(day.perSeries.series)}, count ${kb(day.perSeries.count)}, histogram of 10 samples/flush ${kb(day.perSeries.histogram)} |`,
+  ];
+}

@@ -1,0 +1,108 @@
+import type Database from 'better-sqlite3';
+import type { StoreSource, StoreType } from '../agent/config/types.js';
+import type { BucketData } from './buckets.js';
+import { DATA_TABLE, type Db } from './db.js';
+import type { SchemaSet } from './schemas.js';
+import { nominalSeconds, parseStep, type Step } from './step.js';
+
+export interface StoredInterval {
+  id: number;
+  name: string;
+  step: Step;
+  steps: number;
+}
+
+/** A name of one source as it is stored: its schema, type and intervals (finest first). */
+export interface StoredSeries {
+  id: number;
+  source: StoreSource;
+  name: string;
+  schema: string;
+  type: StoreType;
+  intervals: StoredInterval[];
+}
+
+export interface Bucket {
+  t: number;
+  data: BucketData;
+}
+
+/**
+ * Reads the store (a read-only connection: WAL lets it read while the agent writes). Synchronous
+ * and quick: one index walk per series and interval.
+ */
+export class StoreReader {
+  private readonly stmt;
+  private readonly rangeOf: Record<StoreType, Database.Statement>;
+
+  constructor(
+    private readonly db: Db,
+    private readonly schemas: SchemaSet,
+  ) {
+    this.stmt = {
+      names: db.prepare('SELECT DISTINCT name FROM series WHERE source = ? ORDER BY name').pluck(),
+      byName: db.prepare('SELECT id, schema, type FROM series WHERE source = ? AND name = ? ORDER BY id DESC'),
+      intervals: db.prepare('SELECT id, name, step, steps FROM intervals WHERE schema = ?'),
+    };
+    this.rangeOf = Object.fromEntries(
+      Object.entries(DATA_TABLE).map(([type, table]) => [
+        type,
+        db.prepare(`SELECT * FROM ${table} WHERE series = ? AND interval = ? AND t >= ? AND t < ? ORDER BY t`),
+      ]),
+    ) as Record<StoreType, Database.Statement>;
+  }
+
+  /** Every stored name of a source, sorted. */
+  names(source: StoreSource): string[] {
+    return this.stmt.names.all(source) as string[];
+  }
+
+  /**
+   * The series of `name` in `source`. A name kept under several schemas (the config changed) reads
+   * from the one the config now gives it, else from the newest.
+   */
+  lookup(name: string, source: StoreSource): StoredSeries | undefined {
+    const rows = this.stmt.byName.all(source, name) as { id: number; schema: string; type: StoreType }[];
+    if (rows.length === 0) return undefined;
+    const current = this.schemas.match(name, source);
+    const row = rows.find((r) => r.schema === current.name && r.type === current.type) ?? rows[0]!;
+    const intervals = (this.stmt.intervals.all(row.schema) as { id: number; name: string; step: string; steps: number }[])
+      .map((i) => ({ id: i.id, name: i.name, step: parseStep(i.step)!, steps: i.steps }))
+      .sort((a, b) => nominalSeconds(a.step) - nominalSeconds(b.step));
+    return { id: row.id, source, name, schema: row.schema, type: row.type, intervals };
+  }
+
+  /** The buckets of [from, until) (bucket starts) that hold data, in time order. */
+  buckets(s: StoredSeries, interval: StoredInterval, from: number, until: number): Bucket[] {
+    const rows = this.rangeOf[s.type].all(s.id, interval.id, from, until) as Record<string, number | string>[];
+    switch (s.type) {
+      case 'count':
+      case 'gauge':
+        return rows.map((r) => ({ t: r.t as number, data: { type: s.type as 'count', v: r.v as number } }));
+      case 'series':
+        return rows.map((r) => ({
+          t: r.t as number,
+          data: { type: 'series', s: { n: r.n as number, sum: r.sum as number, min: r.min as number, max: r.max as number, last: r.last as number } },
+        }));
+      case 'histogram':
+        return group(rows, () => ({ type: 'histogram', h: new Map<number, number>() }), (d, r) => d.h.set(r.value as number, r.n as number));
+      case 'set':
+        return group(rows, () => ({ type: 'set', members: new Set<string>() }), (d, r) => d.members.add(r.member as string));
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+/** Rows of several per-value rows per bucket (histograms, sets), one bucket each. */
+function group<D extends BucketData>(rows: Record<string, number | string>[], empty: () => D, add: (d: D, row: Record<string, number | string>) => void): Bucket[] {
+  const out: Bucket[] = [];
+  let current: { t: number; data: D } | undefined;
+  for (const r of rows) {
+    if (current === undefined || current.t !== r.t) out.push((current = { t: r.t as number, data: empty() }));
+    add(current.data, r);
+  }
+  return out;
+}

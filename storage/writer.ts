@@ -1,0 +1,240 @@
+import type Database from 'better-sqlite3';
+import type { StoreInterval, StoreSchema, StoreSource, StoreType } from '../agent/config/types.js';
+import { roundSignificant } from './buckets.js';
+import { DATA_TABLE, type Db } from './db.js';
+import type { SchemaSet } from './schemas.js';
+import { bucketStart, formatStep, parseStep, retentionStart, type Step } from './step.js';
+
+/** One flush as the store takes it: plain arrays and typed arrays, cheap to pass to a worker. */
+export interface StoreBatch {
+  /** the flush's slot, unix seconds: the timestamp of flushed values, timer samples and set members */
+  ts: number;
+  /** what the carbon flusher sends, with the flush's timestamp */
+  flushed: { names: string[]; values: Float64Array };
+  /** carbon input datapoints, each with its own timestamp */
+  named: { names: string[]; values: Float64Array; timestamps: Float64Array };
+  /** timer i's raw samples are samples[offsets[i] .. offsets[i + 1]) */
+  timers: { keys: string[]; offsets: Uint32Array; samples: Float64Array };
+  sets: { keys: string[]; members: string[][] };
+}
+
+export interface WriteResult {
+  /** bucket rows inserted or updated */
+  rows: number;
+  /** writes to buckets older than their interval keeps */
+  skippedOld: number;
+  newSeries: number;
+}
+
+interface IntervalRow {
+  id: number;
+  step: Step;
+  steps: number;
+  /** the oldest bucket start kept, as of the batch being written */
+  oldest: number;
+}
+
+interface Target {
+  id: number;
+  type: StoreType;
+  precision: number;
+  intervals: IntervalRow[];
+}
+
+/**
+ * Writes batches into the store: one transaction per batch, prepared upserts, every interval of
+ * the name's schema. Series and interval ids are cached so a flush only touches bucket rows.
+ * Synchronous (better-sqlite3): it runs in the store's worker thread, never on the receive path.
+ */
+export class StoreWriter {
+  private readonly targets: Record<StoreSource, Map<string, Target | null>> = { flushed: new Map(), timer_samples: new Map(), set_members: new Map() };
+  private readonly intervalRows = new Map<string, IntervalRow[]>();
+  private readonly stmt;
+  private readonly prunable;
+  private pruneFrom = 0;
+
+  constructor(
+    private readonly db: Db,
+    private readonly schemas: SchemaSet,
+    private readonly now: () => number = () => Date.now() / 1000,
+  ) {
+    const upsert = (table: string, cols: string, update: string) =>
+      db.prepare(`INSERT INTO ${table} (series, interval, t, ${cols}) VALUES (?, ?, ?, ${cols.replace(/\w+/g, '?')}) ON CONFLICT DO UPDATE SET ${update}`);
+    this.stmt = {
+      count: upsert('count_data', 'v', 'v = v + excluded.v'),
+      gauge: upsert('gauge_data', 'v', 'v = excluded.v'),
+      series: upsert('series_data', 'n, sum, min, max, last', 'n = n + excluded.n, sum = sum + excluded.sum, min = min(min, excluded.min), max = max(max, excluded.max), last = excluded.last'),
+      histogram: upsert('histogram_data', 'value, n', 'n = n + excluded.n'),
+      set: db.prepare('INSERT OR IGNORE INTO set_data (series, interval, t, member) VALUES (?, ?, ?, ?)'),
+      findSeries: db.prepare('SELECT id FROM series WHERE source = ? AND name = ? AND schema = ? AND type = ?').pluck(),
+      addSeries: db.prepare('INSERT INTO series (source, name, schema, type) VALUES (?, ?, ?, ?)'),
+      findInterval: db.prepare('SELECT id FROM intervals WHERE schema = ? AND name = ? AND step = ?').pluck(),
+      addInterval: db.prepare('INSERT INTO intervals (schema, name, step, steps) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET steps = excluded.steps'),
+      seriesAfter: db.prepare('SELECT id, schema, type FROM series WHERE id > ? ORDER BY id LIMIT ?'),
+      intervalsOf: db.prepare('SELECT id, step, steps FROM intervals WHERE schema = ?'),
+    };
+    this.prunable = Object.fromEntries(
+      Object.entries(DATA_TABLE).map(([type, table]) => [type, db.prepare(`DELETE FROM ${table} WHERE series = ? AND interval = ? AND t < ?`)]),
+    ) as Record<StoreType, Database.Statement>;
+    this.write = db.transaction(this.write.bind(this));
+  }
+
+  /** The ids of a schema's intervals, registered on first use; retention updated if it changed. */
+  private intervalsOf(schema: StoreSchema): IntervalRow[] {
+    let rows = this.intervalRows.get(schema.name);
+    if (rows === undefined) {
+      rows = schema.intervals.map((i: StoreInterval) => {
+        const step = formatStep(i.step);
+        this.stmt.addInterval.run(schema.name, i.name, step, i.steps);
+        return { id: this.stmt.findInterval.get(schema.name, i.name, step) as number, step: i.step, steps: i.steps, oldest: 0 };
+      });
+      this.intervalRows.set(schema.name, rows);
+    }
+    return rows;
+  }
+
+  private target(name: string, source: StoreSource, result: WriteResult): Target | null {
+    const cache = this.targets[source];
+    let t = cache.get(name);
+    if (t !== undefined) return t;
+    const schema = this.schemas.match(name, source);
+    if (schema.intervals.length === 0) {
+      t = null; // a schema without intervals keeps nothing
+    } else {
+      let id = this.stmt.findSeries.get(source, name, schema.name, schema.type) as number | undefined;
+      if (id === undefined) {
+        id = Number(this.stmt.addSeries.run(source, name, schema.name, schema.type).lastInsertRowid);
+        result.newSeries++;
+      }
+      t = { id, type: schema.type, precision: schema.precision, intervals: this.intervalsOf(schema) };
+    }
+    cache.set(name, t);
+    return t;
+  }
+
+  /** Writes a whole batch in one transaction (wrapped in the constructor). */
+  write(batch: StoreBatch): WriteResult {
+    const result: WriteResult = { rows: 0, skippedOld: 0, newSeries: 0 };
+    const now = this.now();
+    for (const rows of this.intervalRows.values()) for (const r of rows) r.oldest = retentionStart(r.step, r.steps, now);
+    const fresh = (t: Target): void => {
+      for (const r of t.intervals) if (r.oldest === 0) r.oldest = retentionStart(r.step, r.steps, now);
+    };
+
+    const { flushed, named, timers, sets } = batch;
+    for (let i = 0; i < flushed.names.length; i++) {
+      const t = this.target(flushed.names[i]!, 'flushed', result);
+      if (t !== null) (fresh(t), this.writeValue(t, batch.ts, flushed.values[i]!, result));
+    }
+    for (let i = 0; i < named.names.length; i++) {
+      const t = this.target(named.names[i]!, 'flushed', result);
+      if (t !== null) (fresh(t), this.writeValue(t, named.timestamps[i]!, named.values[i]!, result));
+    }
+    for (let i = 0; i < timers.keys.length; i++) {
+      const t = this.target(timers.keys[i]!, 'timer_samples', result);
+      if (t !== null) (fresh(t), this.writeSamples(t, batch.ts, timers.samples.subarray(timers.offsets[i]!, timers.offsets[i + 1]!), result));
+    }
+    for (let i = 0; i < sets.keys.length; i++) {
+      const t = this.target(sets.keys[i]!, 'set_members', result);
+      if (t === null) continue;
+      fresh(t);
+      for (const r of t.intervals) {
+        const b = this.bucket(r, batch.ts, result);
+        if (b === undefined) continue;
+        for (const m of sets.members[i]!) this.stmt.set.run(t.id, r.id, b, m);
+        result.rows += sets.members[i]!.length;
+      }
+    }
+    return result;
+  }
+
+  /** The bucket of `ts` in interval r, or undefined (counted) when r no longer keeps it. */
+  private bucket(r: IntervalRow, ts: number, result: WriteResult): number | undefined {
+    const b = bucketStart(r.step, ts);
+    if (b >= r.oldest) return b;
+    result.skippedOld++;
+    return undefined;
+  }
+
+  private writeValue(t: Target, ts: number, v: number, result: WriteResult): void {
+    for (const r of t.intervals) {
+      const b = this.bucket(r, ts, result);
+      if (b === undefined) continue;
+      switch (t.type) {
+        case 'count':
+        case 'gauge':
+          this.stmt[t.type].run(t.id, r.id, b, v);
+          break;
+        case 'series':
+          this.stmt.series.run(t.id, r.id, b, 1, v, v, v, v);
+          break;
+        case 'histogram':
+          this.stmt.histogram.run(t.id, r.id, b, roundSignificant(v, t.precision), 1);
+          break;
+        case 'set':
+          this.stmt.set.run(t.id, r.id, b, String(v));
+          break;
+      }
+      result.rows++;
+    }
+  }
+
+  /** One timer's samples of a flush, folded first so each bucket gets one write per distinct value. */
+  private writeSamples(t: Target, ts: number, samples: Float64Array, result: WriteResult): void {
+    if (samples.length === 0) return;
+    if (t.type === 'histogram') {
+      const h = new Map<number, number>();
+      for (const v of samples) {
+        const k = roundSignificant(v, t.precision);
+        h.set(k, (h.get(k) ?? 0) + 1);
+      }
+      for (const r of t.intervals) {
+        const b = this.bucket(r, ts, result);
+        if (b === undefined) continue;
+        for (const [value, n] of h) this.stmt.histogram.run(t.id, r.id, b, value, n);
+        result.rows += h.size;
+      }
+      return;
+    }
+    let sum = 0;
+    let min = Infinity;
+    let max = -Infinity;
+    for (const v of samples) {
+      sum += v;
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    for (const r of t.intervals) {
+      const b = this.bucket(r, ts, result);
+      if (b === undefined) continue;
+      if (t.type === 'series') this.stmt.series.run(t.id, r.id, b, samples.length, sum, min, max, samples[samples.length - 1]!);
+      else this.stmt.count.run(t.id, r.id, b, sum);
+      result.rows++;
+    }
+  }
+
+  /**
+   * Deletes the buckets older than their interval keeps, for up to `limit` series from where the
+   * last call stopped. Returns the rows deleted and whether the pass reached the last series.
+   */
+  prune(limit: number): { deleted: number; done: boolean } {
+    const now = this.now();
+    const intervals = new Map<string, { id: number; oldest: number }[]>();
+    let deleted = 0;
+    const rows = this.stmt.seriesAfter.all(this.pruneFrom, limit) as { id: number; schema: string; type: StoreType }[];
+    this.db.transaction(() => {
+      for (const s of rows) {
+        let ivs = intervals.get(s.schema);
+        if (ivs === undefined) {
+          const defs = this.stmt.intervalsOf.all(s.schema) as { id: number; step: string; steps: number }[];
+          ivs = defs.map((d) => ({ id: d.id, oldest: retentionStart(parseStep(d.step)!, d.steps, now) }));
+          intervals.set(s.schema, ivs);
+        }
+        for (const iv of ivs) deleted += this.prunable[s.type].run(s.id, iv.id, iv.oldest).changes;
+      }
+    })();
+    const done = rows.length < limit;
+    this.pruneFrom = done ? 0 : rows[rows.length - 1]!.id;
+    return { deleted, done };
+  }
+}
