@@ -3,8 +3,11 @@ import { readFileSync } from 'node:fs';
 import { Agent } from './agent.js';
 import { nscaSender } from './alerts/alerter.js';
 import { ConfigError, formatConfig, loadConfig } from './config/load.js';
+import type { StoreSource } from './config/types.js';
 import { stderrLog } from './log.js';
+import { QUERY_FORMATS, queryCommand, schemaDebug, SOURCES, StoreUnavailable, type QueryFormat } from './queryCommand.js';
 import { statsCommand } from './statsCommand.js';
+import { QueryError } from '../storage/query/errors.js';
 
 const USAGE = `Usage:
   tally agent [--config FILE]... [--debug [GLOB]]
@@ -21,10 +24,23 @@ const USAGE = `Usage:
   tally send-nsca [--config FILE]... --code 0|1|2|3 --message TEXT
       Send one passive check result to the config's nsca.host as the agent would (OK, WARNING,
       CRITICAL, UNKNOWN), to test a Nagios setup.
+  tally query EXPR... [--interval NAME] [--start T] [--end T] [--steps N] [--collapse]
+              [--format table|json|graphite] [--config FILE]...
+      Read the embedded store (opened read-only; the agent may be running) as the HTTP API's
+      /series does. EXPR is a name or func(name): avg, min, max, sum, count, last for flushed
+      values; pNN (e.g. p99.9), mean, count, min, max for timer samples; unique for sets.
+      --interval: one of the name's schema (default its finest); --start/--end: epoch seconds,
+      -1h, now, "noon yesterday", "5 days ago"...; --steps: buckets (default the interval's);
+      --collapse: the whole range as one value. table: a header per EXPR, then one line per
+      bucket (UTC time, value; - when empty).
+  tally schema-debug NAME... [--source flushed|timer_samples|set_members] [--config FILE]...
+      For each name, the schema it would be stored in for each source (or only --source): its
+      type, precision for histograms, and each interval's step, steps and retention.
   tally --version
   tally --help
 
-Exit status: 0 ok, 1 runtime failure (e.g. a port already in use), 2 bad config or usage.
+Exit status: 0 ok, 1 runtime failure (e.g. a port already in use, a store that cannot be
+read), 2 bad config, usage or query.
 `;
 
 const STOP_HARD_LIMIT_MS = 10_000;
@@ -42,11 +58,27 @@ interface AgentArgs {
   json?: boolean;
   code?: string;
   message?: string;
+  /** query's EXPRs, schema-debug's NAMEs */
+  positional: string[];
+  interval?: string;
+  start?: string;
+  end?: string;
+  steps?: string;
+  collapse?: boolean;
+  format?: string;
+  source?: string;
 }
+
+/** Flags taking a value, per command. */
+const VALUE_FLAGS: Record<string, readonly string[]> = {
+  query: ['--interval', '--start', '--end', '--steps', '--format'],
+  'schema-debug': ['--source'],
+};
+const TAKES_NAMES = new Set(['query', 'schema-debug']);
 
 /** Hand-parsed because `--debug` takes an optional value, which util.parseArgs cannot express. */
 function parseArgs(command: string, args: string[]): AgentArgs {
-  const out: AgentArgs = { files: [] };
+  const out: AgentArgs = { files: [], positional: [] };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -60,6 +92,14 @@ function parseArgs(command: string, args: string[]): AgentArgs {
       out[flag === '--code' ? 'code' : 'message'] = value;
     } else if (flag === '--json' && command === 'stats' && inline === undefined) {
       out.json = true;
+    } else if (VALUE_FLAGS[command]?.includes(flag)) {
+      const value = inline ?? args[++i];
+      if (value === undefined) throw new UsageError(`${flag} needs a value`);
+      out[flag.slice(2) as 'interval' | 'start' | 'end' | 'steps' | 'format' | 'source'] = value;
+    } else if (flag === '--collapse' && command === 'query' && inline === undefined) {
+      out.collapse = true;
+    } else if (TAKES_NAMES.has(command) && !arg.startsWith('-')) {
+      out.positional.push(arg);
     } else if (flag === '--debug' && command === 'agent') {
       const next = args[i + 1];
       out.debugGlob = inline ?? (next !== undefined && !next.startsWith('-') ? args[++i]! : '*');
@@ -128,6 +168,22 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`sent to ${nsca.host}:${nsca.port}: ${nsca.host_name};${nsca.service};${code};${args.message}\n`);
       return 0;
     }
+    if (command === 'query') {
+      const args = parseArgs(command, rest);
+      if (args.positional.length === 0) throw new UsageError('query needs at least one EXPR: a name or func(name)');
+      const format = args.format ?? 'table';
+      if (!(QUERY_FORMATS as readonly string[]).includes(format)) throw new UsageError(`--format must be table, json or graphite, got ${format}`);
+      const query = { stats: args.positional, interval: args.interval, start: args.start, end: args.end, steps: args.steps, collapse: args.collapse ?? false };
+      process.stdout.write(queryCommand(loadConfig(args.files), query, format as QueryFormat));
+      return 0;
+    }
+    if (command === 'schema-debug') {
+      const args = parseArgs(command, rest);
+      if (args.positional.length === 0) throw new UsageError('schema-debug needs at least one NAME');
+      if (args.source !== undefined && !(SOURCES as readonly string[]).includes(args.source)) throw new UsageError(`--source must be flushed, timer_samples or set_members, got ${args.source}`);
+      process.stdout.write(schemaDebug(loadConfig(args.files), args.positional, args.source as StoreSource | undefined));
+      return 0;
+    }
     if (command === 'check-config') {
       process.stdout.write(formatConfig(loadConfig(parseArgs(command, rest).files)));
       return 0;
@@ -141,6 +197,14 @@ async function main(argv: string[]): Promise<number> {
     if (err instanceof ConfigError) {
       process.stderr.write(`tally: invalid config:\n${err.message}\n`);
       return 2;
+    }
+    if (err instanceof QueryError) {
+      process.stderr.write(`tally ${command}: ${err.message}\n`);
+      return 2;
+    }
+    if (err instanceof StoreUnavailable) {
+      process.stderr.write(`tally ${command}: ${err.message}\n`);
+      return 1;
     }
     process.stderr.write(`tally: ${(err as Error).message}\n`);
     return 1;

@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import type { StoreInterval, StoreSchema, StoreSource, StoreType } from '../agent/config/types.js';
 import { roundSignificant } from './buckets.js';
 import { DATA_TABLE, type Db } from './db.js';
+import { RowBuffer } from './rowBuffer.js';
 import type { SchemaSet } from './schemas.js';
 import { bucketStart, formatStep, parseStep, retentionStart, type Step } from './step.js';
 
@@ -50,6 +51,7 @@ export class StoreWriter {
   private readonly targets: Record<StoreSource, Map<string, Target | null>> = { flushed: new Map(), timer_samples: new Map(), set_members: new Map() };
   private readonly intervalRows = new Map<string, IntervalRow[]>();
   private readonly stmt;
+  private readonly rows: Record<StoreType, RowBuffer>;
   private readonly prunable;
   private pruneFrom = 0;
 
@@ -58,14 +60,16 @@ export class StoreWriter {
     private readonly schemas: SchemaSet,
     private readonly now: () => number = () => Date.now() / 1000,
   ) {
-    const upsert = (table: string, cols: string, update: string) =>
-      db.prepare(`INSERT INTO ${table} (series, interval, t, ${cols}) VALUES (?, ?, ?, ${cols.replace(/\w+/g, '?')}) ON CONFLICT DO UPDATE SET ${update}`);
+    const key = ['series', 'interval', 't'];
+    this.rows = {
+      count: new RowBuffer(db, 'count_data', [...key, 'v'], 'DO UPDATE SET v = v + excluded.v'),
+      gauge: new RowBuffer(db, 'gauge_data', [...key, 'v'], 'DO UPDATE SET v = excluded.v'),
+      series: new RowBuffer(db, 'series_data', [...key, 'n', 'sum', 'min', 'max', 'last'],
+        'DO UPDATE SET n = n + excluded.n, sum = sum + excluded.sum, min = min(min, excluded.min), max = max(max, excluded.max), last = excluded.last'),
+      histogram: new RowBuffer(db, 'histogram_data', [...key, 'value', 'n'], 'DO UPDATE SET n = n + excluded.n'),
+      set: new RowBuffer(db, 'set_data', [...key, 'member'], 'DO NOTHING'),
+    };
     this.stmt = {
-      count: upsert('count_data', 'v', 'v = v + excluded.v'),
-      gauge: upsert('gauge_data', 'v', 'v = excluded.v'),
-      series: upsert('series_data', 'n, sum, min, max, last', 'n = n + excluded.n, sum = sum + excluded.sum, min = min(min, excluded.min), max = max(max, excluded.max), last = excluded.last'),
-      histogram: upsert('histogram_data', 'value, n', 'n = n + excluded.n'),
-      set: db.prepare('INSERT OR IGNORE INTO set_data (series, interval, t, member) VALUES (?, ?, ?, ?)'),
       findSeries: db.prepare('SELECT id FROM series WHERE source = ? AND name = ? AND schema = ? AND type = ?').pluck(),
       addSeries: db.prepare('INSERT INTO series (source, name, schema, type) VALUES (?, ?, ?, ?)'),
       findInterval: db.prepare('SELECT id FROM intervals WHERE schema = ? AND name = ? AND step = ?').pluck(),
@@ -141,10 +145,11 @@ export class StoreWriter {
       for (const r of t.intervals) {
         const b = this.bucket(r, batch.ts, result);
         if (b === undefined) continue;
-        for (const m of sets.members[i]!) this.stmt.set.run(t.id, r.id, b, m);
+        for (const m of sets.members[i]!) this.rows.set.add(t.id, r.id, b, m);
         result.rows += sets.members[i]!.length;
       }
     }
+    for (const buffer of Object.values(this.rows)) buffer.finish();
     return result;
   }
 
@@ -163,16 +168,16 @@ export class StoreWriter {
       switch (t.type) {
         case 'count':
         case 'gauge':
-          this.stmt[t.type].run(t.id, r.id, b, v);
+          this.rows[t.type].add(t.id, r.id, b, v);
           break;
         case 'series':
-          this.stmt.series.run(t.id, r.id, b, 1, v, v, v, v);
+          this.rows.series.add(t.id, r.id, b, 1, v, v, v, v);
           break;
         case 'histogram':
-          this.stmt.histogram.run(t.id, r.id, b, roundSignificant(v, t.precision), 1);
+          this.rows.histogram.add(t.id, r.id, b, roundSignificant(v, t.precision), 1);
           break;
         case 'set':
-          this.stmt.set.run(t.id, r.id, b, String(v));
+          this.rows.set.add(t.id, r.id, b, String(v));
           break;
       }
       result.rows++;
@@ -191,7 +196,7 @@ export class StoreWriter {
       for (const r of t.intervals) {
         const b = this.bucket(r, ts, result);
         if (b === undefined) continue;
-        for (const [value, n] of h) this.stmt.histogram.run(t.id, r.id, b, value, n);
+        for (const [value, n] of h) this.rows.histogram.add(t.id, r.id, b, value, n);
         result.rows += h.size;
       }
       return;
@@ -207,8 +212,8 @@ export class StoreWriter {
     for (const r of t.intervals) {
       const b = this.bucket(r, ts, result);
       if (b === undefined) continue;
-      if (t.type === 'series') this.stmt.series.run(t.id, r.id, b, samples.length, sum, min, max, samples[samples.length - 1]!);
-      else this.stmt.count.run(t.id, r.id, b, sum);
+      if (t.type === 'series') this.rows.series.add(t.id, r.id, b, samples.length, sum, min, max, samples[samples.length - 1]!);
+      else this.rows.count.add(t.id, r.id, b, sum);
       result.rows++;
     }
   }
