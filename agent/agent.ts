@@ -9,6 +9,7 @@ import { globMatcher } from './glob.js';
 import { addressKey, type Listener } from './listeners/listener.js';
 import { listenTcp } from './listeners/tcp.js';
 import { listenUdp } from './listeners/udp.js';
+import { CarbonInput } from './carbonInput/input.js';
 import { LimitedLog, type Log } from './log.js';
 import { processSource } from './meta/process.js';
 import { flatten, MetaRegistry, pathSegment, type Figures } from './meta/registry.js';
@@ -17,9 +18,11 @@ import { debugSink } from './statsd/debugSink.js';
 import { StatsdParser } from './statsd/parser.js';
 import { FlushMath } from './statsd/processMetrics.js';
 import { startXmlRpc } from './xmlrpc/server.js';
+import { startHttp } from '../storage/http/server.js';
 import { CarbonFlusher } from '../flushers/carbon.js';
 import { ConsoleFlusher } from '../flushers/console.js';
 import { DebugFlusher } from '../flushers/debug.js';
+import { StoreFlusher } from '../flushers/store.js';
 import type { Flusher } from '../flushers/flusher.js';
 import { GraphiteNames } from '../flushers/graphiteNames.js';
 
@@ -52,7 +55,8 @@ const flushMath = (c: Config): FlushMath =>
   });
 
 /** The parts of the config each piece is built from: a reload rebuilds a piece when its part changed. */
-const flusherPart = (c: Config): string => JSON.stringify([c.graphite, c.console, c.statsd.prefix_stats, c.statsd.key_sanitize, c.nsca]);
+const flusherPart = (c: Config): string =>
+  JSON.stringify([c.graphite, c.console, c.statsd.prefix_stats, c.statsd.key_sanitize, c.nsca, c.store, c.data_dir, c.flush_interval]);
 const listenerOptionsPart = (c: Config): string =>
   JSON.stringify([c.statsd.recv_buffer, c.statsd.tcp_max_connections, c.statsd.tcp_max_line, c.statsd.tcp_idle_timeout, c.xmlrpc]);
 
@@ -85,6 +89,7 @@ export class Agent implements AgentControl {
   private readonly pending = new Set<Promise<void>>();
   private readonly badLines: LimitedLog;
   private readonly internalErrors: LimitedLog;
+  private readonly carbonInput: CarbonInput;
   private lastFlushSeconds = 0;
   private droppedBefore = 0;
   private stopping: Promise<void> | null = null;
@@ -96,6 +101,7 @@ export class Agent implements AgentControl {
     const log = opts.log;
     this.badLines = new LimitedLog(log, BAD_LINES_LOGGED_PER_INTERVAL, 'bad lines');
     this.internalErrors = new LimitedLog(log, BAD_LINES_LOGGED_PER_INTERVAL, 'errors handling input');
+    this.carbonInput = new CarbonInput(conf.carbon.max_points, log);
     this.aggregator = new Aggregator(aggregatorOptions(conf), (line, reason) =>
       this.badLines.warn(`bad line (${reason}): ${JSON.stringify(line.length > 200 ? line.slice(0, 200) + '...' : line)}`),
     );
@@ -133,17 +139,18 @@ export class Agent implements AgentControl {
     });
     this.registry.add({ path: 'flush', read: () => ({ ...this.flushFigures }) });
     this.registry.add(this.process);
+    this.registry.add({ path: 'carbon_input', read: () => this.carbonInput.figures() });
   }
 
   static async start(config: Config, opts: AgentOptions): Promise<Agent> {
     const agent = new Agent(config, opts);
     try {
       await agent.syncListeners(true);
+      agent.setFlushers(agent.buildFlushers());
     } catch (err) {
       await agent.closeListeners();
       throw err;
     }
-    agent.setFlushers(agent.buildFlushers());
     agent.timer.start();
     return agent;
   }
@@ -179,6 +186,7 @@ export class Agent implements AgentControl {
     this.alerter = c.nsca.host === '' ? null : new DeliveryAlerter(c.nsca, nscaSender(c.nsca), this.opts.log);
     const names = new GraphiteNames(c.graphite, c.statsd.prefix_stats, c.statsd.key_sanitize);
     const flushers: Flusher[] = c.graphite.destinations.length > 0 ? [new CarbonFlusher(c.graphite, c.data_dir, names, this.opts.log, this.alerter)] : [];
+    if (c.store.enabled) flushers.push(new StoreFlusher(c, names, this.opts.log));
     if (c.console.enabled || flushers.length === 0) flushers.push(new ConsoleFlusher(names));
     const glob = this.opts.debugGlob;
     if (glob !== undefined) {
@@ -212,6 +220,9 @@ export class Agent implements AgentControl {
     for (const a of s.tcp) wanted.set(addressKey('tcp', a), () => listenTcp(a, tcpOptions, tcpHandlers));
     for (const a of c.admin.listen) wanted.set(addressKey('admin', a), () => startAdmin(a, this, Math.round(this.startedAt / 1000)));
     for (const a of c.xmlrpc.listen) wanted.set(addressKey('xmlrpc', a), () => startXmlRpc(a, this.conf.xmlrpc, this));
+    for (const [key, start] of this.carbonInput.listeners(c)) wanted.set(key, start);
+    // the store's HTTP API reads the config at each request: a reload of store.schemas is seen
+    if (c.store.enabled) for (const a of c.http.listen) wanted.set(addressKey('http', a), () => startHttp(a, { config: () => this.conf, log: this.opts.log }));
 
     for (const [key, open] of this.listeners) {
       if (!wanted.has(key)) await this.closeListener(key, open);
@@ -253,7 +264,7 @@ export class Agent implements AgentControl {
     f.lag_ms = Math.max(0, started - slotMs);
     f.processing_time_ms = derived.processingTime;
     const meta = flatten(this.registry.read(true)).filter((e): e is [string, number] => typeof e[1] === 'number');
-    const named = { names: [], values: [], timestamps: [] };
+    const named = this.carbonInput.take();
     const snap: FlushSnapshot = { ts: Math.round(slotMs / 1000), intervalMs: this.conf.flush_interval, raw, derived, named, meta };
     const handed = Promise.all(this.flushers.map((fl) => this.track(fl.flush(snap)))).then(() => undefined);
     f.duration_ms = Date.now() - started;
@@ -291,7 +302,14 @@ export class Agent implements AgentControl {
     await this.syncListeners(false);
     if (flusherPart(next) !== flusherPart(prev)) {
       const old = this.flushers;
-      this.setFlushers(this.buildFlushers());
+      let fresh: Flusher[];
+      try {
+        fresh = this.buildFlushers();
+      } catch (err) {
+        this.opts.log.error(`reload: ${(err as Error).message}; keeping the running flushers`);
+        return false;
+      }
+      this.setFlushers(fresh);
       void Promise.all([...this.pending]).then(() => Promise.all(old.map((f) => f.close())));
     }
     this.opts.log.info(`config reloaded; listening on ${this.listening.join(', ') || 'nothing'}`);

@@ -13,7 +13,8 @@ const USAGE = `Usage:
   tally agent [--config FILE]... [--debug [GLOB]]
       Run the agent in the foreground, logging to stderr. Several --config files merge, later
       ones winning key by key; with none, embedded defaults: statsd on 127.0.0.1:8125 (UDP and
-      TCP), a flush every 10 s, printed to stdout. --debug prints every incoming sample whose
+      TCP), a flush every 10 s kept in the embedded store ./data/tally.db, queried over HTTP on
+      127.0.0.1:8128 (Graphite's /render, torus' /series). --debug prints every incoming sample whose
       name matches GLOB (default: all) and every flushed value that matches.
       Signals: SIGHUP re-reads the config files, SIGTERM/SIGINT flush and exit.
   tally check-config [--config FILE]...

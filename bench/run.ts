@@ -1,8 +1,9 @@
 /** `npm run bench`: tally vs etsy statsd vs collectd's statsd plugin on loopback, same load, same
  * run. Prints a Markdown table and notes on stdout; progress goes to stderr.
  *
- *   node dist/bench/run.js [--only a,b,c,d] [--servers tally,etsy,collectd] [--quick] [--rate N]
+ *   node dist/bench/run.js [--only a,b,c,d,store] [--servers tally,etsy,collectd] [--quick] [--rate N]
  *
+ * `store`: the embedded store's own figures (bench/store.ts), tally only.
  * --quick: short smoke run (fewer ramp steps, smaller (c)/(d)); --rate: send (c)/(d) at N
  * samples/s instead of 250,000 (at a rate a server keeps up with, every share must be 100 %).
  */
@@ -12,6 +13,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { FakeCarbon } from "./carbon.js";
+import { renderFigure, storeWriteFigures } from "./store.js";
 import { buildLoadgen } from "./loadgen.js";
 import { runFixedLoad, runRamp, type Env } from "./measure.js";
 import { killAllChildren, runCommand } from "./proc.js";
@@ -29,7 +31,7 @@ const log = (m: string): void => void process.stderr.write(`${m}\n`);
 function parseOptions() {
   const { values } = parseArgs({
     options: {
-      only: { type: "string", default: SCENARIO_IDS.join(",") },
+      only: { type: "string", default: [...SCENARIO_IDS, "store"].join(",") },
       servers: { type: "string", default: Object.keys(SERVERS).join(",") },
       quick: { type: "boolean", default: false },
       rate: { type: "string" }, // override the (c)/(d) send rate, e.g. to validate counting at a lossless rate
@@ -38,7 +40,7 @@ function parseOptions() {
   const list = (s: string) => s.split(",").map((x) => x.trim()).filter(Boolean);
   const servers = list(values.servers);
   for (const s of servers) if (!SERVERS[s]) throw new Error(`unknown server ${s} (have ${Object.keys(SERVERS).join(", ")})`);
-  for (const id of list(values.only)) if (!SCENARIO_IDS.includes(id)) throw new Error(`unknown scenario ${id} (have ${SCENARIO_IDS.join(", ")})`);
+  for (const id of list(values.only)) if (!SCENARIO_IDS.includes(id) && id !== "store") throw new Error(`unknown scenario ${id} (have ${SCENARIO_IDS.join(", ")}, store)`);
   const rate = values.rate === undefined ? undefined : Number(values.rate);
   if (rate !== undefined && !(rate > 0)) throw new Error(`bad --rate ${values.rate}`);
   return { scenarios: list(values.only), servers, quick: values.quick, rate };
@@ -103,7 +105,7 @@ async function main(): Promise<void> {
     });
     const scenarios: Scenario[] = [];
     const cells = new Map<string, Map<string, Cell>>();
-    for (const id of opts.scenarios) {
+    for (const id of opts.scenarios.filter((s) => s !== "store")) {
       const scenario = buildScenario(id, sizes);
       scenarios.push(scenario);
       const file = join(dir, `scenario-${id}.bin`);
@@ -122,6 +124,11 @@ async function main(): Promise<void> {
     }
     const report: Report = { servers: columns, scenarios, cells, environment: await environment(loadAtStart) };
     process.stdout.write(`${renderReport(report)}\n`);
+    if (opts.scenarios.includes("store")) {
+      const storeDir = mkdtempSync(join(dir, "store-"));
+      const rows = [...storeWriteFigures(storeDir, log), await renderFigure(storeDir, log)];
+      process.stdout.write(`\n| embedded store (writer as the agent's worker runs it, real SQLite file) | |\n|---|---|\n${rows.join("\n")}\n`);
+    }
   } finally {
     killAllChildren();
     await carbon?.close();

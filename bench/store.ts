@@ -4,11 +4,13 @@
  * flushes with pruning. Uses the writer the agent's worker runs, on a real SQLite file.
  */
 import { statSync } from 'node:fs';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { loadConfig } from '../agent/config/load.js';
 import type { Config } from '../agent/config/types.js';
 import { openForWriting } from '../storage/db.js';
 import { SchemaSet } from '../storage/schemas.js';
+import { startHttp } from '../storage/http/server.js';
 import { StoreWriter, type StoreBatch } from '../storage/writer.js';
 
 export const DAY = 86_400;
@@ -114,4 +116,54 @@ export function storeWriteFigures(dir: string, log: (m: string) => void): string
     `| store 5,000 timers × 20 samples as histograms (${hist.rows.toLocaleString('en')} value rows) | median ${hist.median.toFixed(0)} ms, max ${hist.max.toFixed(0)} ms |`,
     `| database bytes per series-day (day 1 of the default intervals) | series ${kb(day.perSeries.series)}, count ${kb(day.perSeries.count)}, histogram of 10 samples/flush ${kb(day.perSeries.histogram)} |`,
   ];
+}
+
+function get(port: number, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    request({ host: '127.0.0.1', port, path }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d));
+      res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`${res.statusCode}: ${body}`))));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+/** GET /render of one series over 7 days (10 s flushes written for the whole week), through the real HTTP server. */
+export async function renderFigure(dir: string, log: (m: string) => void): Promise<string> {
+  log('store: writing a week of 10 s flushes of one series');
+  const c = { ...defaultConfig(dir), store: { ...defaultConfig(dir).store, path: 'week.db' } };
+  const db = openForWriting(join(dir, 'week.db'));
+  const end = T0 + 7 * DAY;
+  let now = T0;
+  const w = new StoreWriter(db, new SchemaSet(c), () => now);
+  for (now = T0; now < end; now += 10) {
+    const b = emptyBatch(now);
+    b.flushed = { names: ['stats.timers.api.latency.mean'], values: Float64Array.of(50 + 10 * Math.sin(now / 3600)) };
+    w.write(b);
+  }
+  db.close();
+  const http = await startHttp({ host: '127.0.0.1', port: 0, family: 4 }, { config: () => c, log: { info() {}, warn() {}, error: log }, now: () => end });
+  try {
+    const port = Number(/:(\d+)$/.exec(http.description)![1]);
+    const path = `/render?target=stats.timers.api.latency.mean&from=${end - 7 * DAY}&until=${end}&format=json`;
+    const points = (JSON.parse(await get(port, path)) as { datapoints: unknown[] }[])[0]!.datapoints.length;
+    const times: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const started = performance.now();
+      await get(port, path);
+      times.push(performance.now() - started);
+    }
+    const maxDp = `${path}&maxDataPoints=1000`;
+    const consolidated: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const started = performance.now();
+      await get(port, maxDp);
+      consolidated.push(performance.now() - started);
+    }
+    return `| /render of one series over 7 days (${points.toLocaleString('en')} points of the 1m interval; with maxDataPoints=1000) | median ${median(times).toFixed(1)} ms; ${median(consolidated).toFixed(1)} ms |`;
+  } finally {
+    await http.close();
+  }
 }

@@ -10,7 +10,7 @@ import { CarbonHashRing } from './carbon/hashRing.js';
 import { PickleEncoder } from './carbon/pickle.js';
 import { Spool } from './carbon/spool.js';
 import type { Flusher } from './flusher.js';
-import type { GraphiteNames } from './graphiteNames.js';
+import { forEachNamed, type GraphiteNames } from './graphiteNames.js';
 import { PlaintextBatch } from './plaintext.js';
 
 const nowSeconds = (): number => Math.round(Date.now() / 1000);
@@ -18,6 +18,8 @@ const nowSeconds = (): number => Math.round(Date.now() / 1000);
 /** Renders one flush for one destination, in its protocol. */
 interface Encoder {
   add(name: string, value: number): void;
+  /** a datapoint with its own timestamp (the carbon input's) */
+  addAt(name: string, value: number, ts: number): void;
   /** the batch's chunks and datapoints */
   end(): Outgoing;
 }
@@ -35,12 +37,14 @@ function encoder(protocol: 'plaintext' | 'pickle', ts: number, stream: ((chunk: 
     const pickle = new PickleEncoder(keep);
     return {
       add: (name, value) => void (pickle.add(name, ts, value) && datapoints++),
+      addAt: (name, value, at) => void (pickle.add(name, at, value) && datapoints++),
       end: () => (pickle.end(), done()),
     };
   }
   const text = new PlaintextBatch(ts, keep);
   return {
     add: (name, value) => (text.add(name, value), datapoints++),
+    addAt: (name, value, at) => (text.addAt(name, value, at), datapoints++),
     end: () => (text.end(), done()),
   };
 }
@@ -83,6 +87,14 @@ export class CarbonFlusher implements Flusher {
           for (const e of encoders) e.add(name, value);
         };
     this.names.forEach(snap, add);
+    forEachNamed(
+      snap,
+      ring
+        ? (name, value, ts) => encoders[ring.nodeFor(name)]!.addAt(name, value, ts)
+        : (name, value, ts) => {
+            for (const e of encoders) e.addAt(name, value, ts);
+          },
+    );
     const n = this.names;
     add(n.stat('graphiteStats.calculationtime'), Date.now() - started);
     add(n.stat('processing_time'), snap.derived.processingTime);

@@ -1,7 +1,7 @@
 import type { FlushSnapshot } from '../agent/flush/snapshot.js';
 import type { Figures } from '../agent/meta/registry.js';
 import type { Flusher } from './flusher.js';
-import type { GraphiteNames } from './graphiteNames.js';
+import { forEachNamed, type GraphiteNames } from './graphiteNames.js';
 
 /** --debug: prints every flushed value whose name, or statsd key, matches the glob. */
 export class DebugFlusher implements Flusher {
@@ -16,6 +16,9 @@ export class DebugFlusher implements Flusher {
   async flush(snap: FlushSnapshot): Promise<void> {
     this.names.forEach(snap, (name, value, key) => {
       if (this.matches(name) || (key !== undefined && this.matches(key))) this.print(`flushed ${name} ${value} ${snap.ts}`);
+    });
+    forEachNamed(snap, (name, value, ts) => {
+      if (this.matches(name)) this.print(`flushed ${name} ${value} ${ts}`);
     });
   }
 

@@ -2,6 +2,12 @@ import type { GraphiteConfig } from '../agent/config/types.js';
 import type { FlushSnapshot } from '../agent/flush/snapshot.js';
 import { sanitizeKey } from '../agent/statsd/sanitize.js';
 
+/** Every named datapoint of the flush (the carbon input's), path and timestamp as received, in arrival order. */
+export function forEachNamed(snap: FlushSnapshot, emit: (name: string, value: number, ts: number) => void): void {
+  const { names, values, timestamps } = snap.named;
+  for (let i = 0; i < names.length; i++) emit(names[i]!, values[i]!, timestamps[i]!);
+}
+
 /** `key` is the statsd key the value was derived from (none for numStats). */
 export type EmitValue = (name: string, value: number, key?: string) => void;
 

@@ -1,12 +1,13 @@
 import type { FlushSnapshot } from '../agent/flush/snapshot.js';
-import type { GraphiteNames } from './graphiteNames.js';
+import { forEachNamed, type GraphiteNames } from './graphiteNames.js';
 
 /** Text is encoded and handed on every this many characters: the first bytes of a large flush
  * leave while the rest is rendered, and a million-line flush never holds a million live strings,
  * which the GC would copy into the old generation. */
 const CHUNK_CHARS = 1 << 16;
 
-/** Carbon's plaintext protocol: `name value ts\n`, every line of a flush with the flush's timestamp. */
+/** Carbon's plaintext protocol: `name value ts\n`, every line of a flush with the flush's timestamp
+ * (but the named points of the carbon input, which keep their own: addAt). */
 export class PlaintextBatch {
   private pending = '';
   private readonly tail: string;
@@ -23,6 +24,12 @@ export class PlaintextBatch {
     if (this.pending.length >= CHUNK_CHARS) this.cut();
   };
 
+  /** A datapoint with its own timestamp (the carbon input's named points). */
+  readonly addAt = (name: string, value: number, ts: number): void => {
+    this.pending += name + ' ' + value + ' ' + ts + '\n';
+    if (this.pending.length >= CHUNK_CHARS) this.cut();
+  };
+
   private cut(): void {
     const chunk = Buffer.from(this.pending);
     this.pending = '';
@@ -32,6 +39,7 @@ export class PlaintextBatch {
   /** Every value of the snapshot, as etsy's graphite backend names them. */
   addSnapshot(snap: FlushSnapshot, names: GraphiteNames): this {
     names.forEach(snap, this.add);
+    forEachNamed(snap, this.addAt);
     return this;
   }
 

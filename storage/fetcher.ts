@@ -41,7 +41,8 @@ export class StoreFetcher implements SeriesFetcher {
     const matches = this.glob(pattern);
     const fn = how.kind === 'percentile' ? `p${how.n}` : how.kind;
     const out: TimeSeries[] = [];
-    for (const name of this.reader.names(source)) {
+    const literal = /^[^*?[{]*/.exec(pattern)![0];
+    for (const name of this.reader.namesStartingWith(source, literal)) {
       if (!matches(name)) continue;
       const s = this.reader.lookup(name, source);
       const interval = s && intervalFor(s, from, this.now);
@@ -51,7 +52,9 @@ export class StoreFetcher implements SeriesFetcher {
       const start = bucketStart(interval.step, from) + step;
       const end = bucketStart(interval.step, until) + step;
       const values: (number | null)[] = new Array(Math.max(0, (end - start) / step)).fill(null);
-      for (const b of this.reader.buckets(s, interval, start, end)) values[(b.t - start) / step] = readBucket(b.data, fn) ?? null;
+      const direct = this.reader.values(s, interval, start, end, fn);
+      if (direct !== undefined) for (const [t, v] of direct) values[(t - start) / step] = v;
+      else for (const b of this.reader.buckets(s, interval, start, end)) values[(b.t - start) / step] = readBucket(b.data, fn) ?? null;
       out.push({ name, pathExpression: pattern, tags: tagsOf(name), start, end, step, values, consolidationFunc: 'average', xFilesFactor: 0 });
     }
     return out;

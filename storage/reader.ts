@@ -22,6 +22,13 @@ export interface StoredSeries {
   intervals: StoredInterval[];
 }
 
+/** Per type, the functions a bucket's row answers directly (as readBucket would). */
+const SQL_VALUE: Partial<Record<StoreType, Record<string, string>>> = {
+  count: { value: 'v', sum: 'v', count: 'v' },
+  gauge: { value: 'v', last: 'v' },
+  series: { value: 'sum / n', avg: 'sum / n', min: 'min', max: 'max', sum: 'sum', count: 'n', last: 'last' },
+};
+
 export interface Bucket {
   t: number;
   data: BucketData;
@@ -41,6 +48,7 @@ export class StoreReader {
   ) {
     this.stmt = {
       names: db.prepare('SELECT DISTINCT name FROM series WHERE source = ? ORDER BY name').pluck(),
+      namesFrom: db.prepare('SELECT DISTINCT name FROM series WHERE source = ? AND name >= ? AND name < ? ORDER BY name').pluck(),
       byName: db.prepare('SELECT id, schema, type FROM series WHERE source = ? AND name = ? ORDER BY id DESC'),
       intervals: db.prepare('SELECT id, name, step, steps FROM intervals WHERE schema = ?'),
     };
@@ -50,11 +58,33 @@ export class StoreReader {
         db.prepare(`SELECT * FROM ${table} WHERE series = ? AND interval = ? AND t >= ? AND t < ? ORDER BY t`),
       ]),
     ) as Record<StoreType, Database.Statement>;
+    this.valueOf = {};
+    for (const [type, fns] of Object.entries(SQL_VALUE)) {
+      for (const [fn, expr] of Object.entries(fns)) {
+        this.valueOf[`${type} ${fn}`] = db.prepare(`SELECT t, ${expr} FROM ${DATA_TABLE[type as StoreType]} WHERE series = ? AND interval = ? AND t >= ? AND t < ? ORDER BY t`).raw();
+      }
+    }
   }
+
+  private readonly valueOf: Record<string, Database.Statement>;
 
   /** Every stored name of a source, sorted. */
   names(source: StoreSource): string[] {
     return this.stmt.names.all(source) as string[];
+  }
+
+  /** The stored names of a source that start with `prefix`, sorted: an index range, not a scan. */
+  namesStartingWith(source: StoreSource, prefix: string): string[] {
+    return prefix === '' ? this.names(source) : (this.stmt.namesFrom.all(source, prefix, prefix + '\u{10ffff}') as string[]);
+  }
+
+  /**
+   * [bucket start, value] of the buckets of [from, until) that hold data, for the functions SQL
+   * computes itself (a /render of a week reads 10,080 rows: building objects for each would cost
+   * more than the read). Undefined when `fn` needs the buckets (histograms, sets).
+   */
+  values(s: StoredSeries, interval: StoredInterval, from: number, until: number, fn: string): [number, number | null][] | undefined {
+    return this.valueOf[`${s.type} ${fn}`]?.all(s.id, interval.id, from, until) as [number, number | null][] | undefined;
   }
 
   /**

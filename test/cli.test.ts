@@ -3,7 +3,13 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { AgentProcess, configFile, runCli } from './helpers/agentProcess.js';
+import path from 'node:path';
+import { loadConfig } from '../agent/config/load.js';
+import { readBucket } from '../storage/buckets.js';
+import { openForReading } from '../storage/db.js';
+import { StoreReader } from '../storage/reader.js';
+import { SchemaSet } from '../storage/schemas.js';
+import { AgentProcess, configFile, runCli, tempDir } from './helpers/agentProcess.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -78,12 +84,20 @@ describe('tally command line', () => {
     assert.match(r.stderr, new RegExp(`udp 127\\.0\\.0\\.1:${port}: address already in use`));
   });
 
-  it('with no config, runs on the embedded defaults: loopback 8125-8127, printing flushes to stdout', async (t) => {
-    const busy = (await Promise.all([8125, 8126, 8127].map(portFree))).some((free) => !free);
-    if (busy) return t.skip('one of the ports 8125-8127 is in use on this machine');
-    const agent = await AgentProcess.start([]);
-    assert.match(agent.stderr, /listening on udp 127\.0\.0\.1:8125, tcp 127\.0\.0\.1:8125, admin 127\.0\.0\.1:8126, xmlrpc 127\.0\.0\.1:8127; flushing every 10000 ms to console/);
+  it('with no config, runs on the embedded defaults: loopback 8125-8128, keeping flushes in ./data/tally.db', async (t) => {
+    const busy = (await Promise.all([8125, 8126, 8127, 8128].map(portFree))).some((free) => !free);
+    if (busy) return t.skip('one of the ports 8125-8128 is in use on this machine');
+    const cwd = tempDir();
+    const agent = await AgentProcess.start([], 10_000, cwd);
+    assert.match(agent.stderr, /listening on udp 127\.0\.0\.1:8125, tcp 127\.0\.0\.1:8125, admin 127\.0\.0\.1:8126, xmlrpc 127\.0\.0\.1:8127, http 127\.0\.0\.1:8128; flushing every 10000 ms to store/);
+    const sock = dgram.createSocket('udp4');
+    await new Promise<void>((r) => sock.send('cli.defaults:5|c', 8125, '127.0.0.1', () => r()));
+    sock.close();
+    await new Promise((r) => setTimeout(r, 200));
     assert.equal(await agent.stop('SIGINT'), 0);
-    assert.match(agent.stdout, /^statsd\.numStats 3 \d+$/m);
+    const reader = new StoreReader(openForReading(path.join(cwd, 'data', 'tally.db')), new SchemaSet(loadConfig([])));
+    const s = reader.lookup('stats_counts.cli.defaults', 'flushed')!;
+    assert.deepEqual(reader.buckets(s, s.intervals[0]!, 0, 2 ** 32).map((b) => readBucket(b.data, 'sum')), [5]);
+    reader.close();
   });
 });

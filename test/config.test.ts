@@ -108,7 +108,7 @@ const DEFAULTS: Config = {
   },
   store: { enabled: true, path: "tally.db", schemas: [] },
   http: { listen: [{ host: "127.0.0.1", port: 8128, family: 4 }] },
-  carbon: { listen: [], pickle_listen: [] },
+  carbon: { listen: [], pickle_listen: [], max_points: 1_000_000 },
 };
 
 describe("defaults", () => {
@@ -283,7 +283,7 @@ describe("unknown keys", () => {
   test("at the top level, with a suggestion", () => {
     assert.equal(problemOf("flush_intervall: 10s\n"), "F: flush_intervall: unknown key (did you mean flush_interval?)");
     assert.equal(problemOf("Flush-Interval: 10s\n"), "F: Flush-Interval: unknown key (did you mean flush_interval?)");
-    assert.equal(problemOf("carbon: {}\n"), "F: carbon: unknown key");
+    assert.equal(problemOf("collectors: {}\n"), "F: collectors: unknown key");
   });
   test("in a section, pointing at the right section", () => {
     assert.equal(problemOf("statsd:\n  flush_interval: 10s\n"), "F: statsd.flush_interval: unknown key (did you mean flush_interval at the top level?)");

@@ -81,7 +81,7 @@ export function formatConfig(config: Config): string {
       })),
     },
     http: { listen: config.http.listen.map(formatAddress) },
-    carbon: { listen: config.carbon.listen.map(formatAddress), pickle_listen: config.carbon.pickle_listen.map(formatAddress) },
+    carbon: { ...config.carbon, listen: config.carbon.listen.map(formatAddress), pickle_listen: config.carbon.pickle_listen.map(formatAddress) },
   });
 }
 

@@ -252,6 +252,7 @@ export const configSchema = z.strictObject(
     carbon: section({
       listen: addressList(parseListenAddress).prefault([]),
       pickle_listen: addressList(parseListenAddress).prefault([]),
+      max_points: int(1).prefault(1_000_000),
     }),
   },
   expect("a mapping"),

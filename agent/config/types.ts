@@ -130,6 +130,7 @@ export interface HttpConfig {
 export interface CarbonInputConfig {
   listen: ListenAddress[]; // TCP and UDP plaintext; [] = off
   pickle_listen: ListenAddress[]; // TCP pickle; [] = off
+  max_points: number; // datapoints held per flush interval; more are dropped and counted
 }
 
 export interface Config {
