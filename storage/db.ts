@@ -11,8 +11,12 @@ const FORMAT = 1;
 /**
  * One table of names (a series is a name of one source, kept under one schema and type), one of
  * intervals as they were configured (so pruning follows the retention the data was written
- * with), and one table of buckets per type keyed (series, interval, bucket start): a series' rows
- * are adjacent, so a range read is one index walk. WITHOUT ROWID keeps each row at its key.
+ * with), and one table of buckets per type keyed (interval, bucket start, series), time first.
+ * A flush writes the current bucket of every series: time-major, those rows are adjacent, so a
+ * flush dirties a few thousand pages however long the history. Series-major, it would dirty one
+ * page per series and interval, and a flush of 50,000 series took 4 times longer after 60 flushes
+ * and kept growing (measured). A read of one series seeks each bucket of its range instead, and
+ * pruning deletes whole buckets off the front. WITHOUT ROWID keeps each row at its key.
  */
 const TABLES = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -23,16 +27,16 @@ CREATE TABLE IF NOT EXISTS intervals (
   id INTEGER PRIMARY KEY, schema TEXT NOT NULL, name TEXT NOT NULL, step TEXT NOT NULL, steps INTEGER NOT NULL,
   UNIQUE (schema, name, step));
 CREATE TABLE IF NOT EXISTS count_data (series INTEGER NOT NULL, interval INTEGER NOT NULL, t INTEGER NOT NULL,
-  v REAL NOT NULL, PRIMARY KEY (series, interval, t)) WITHOUT ROWID;
+  v REAL NOT NULL, PRIMARY KEY (interval, t, series)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS gauge_data (series INTEGER NOT NULL, interval INTEGER NOT NULL, t INTEGER NOT NULL,
-  v REAL NOT NULL, PRIMARY KEY (series, interval, t)) WITHOUT ROWID;
+  v REAL NOT NULL, PRIMARY KEY (interval, t, series)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS series_data (series INTEGER NOT NULL, interval INTEGER NOT NULL, t INTEGER NOT NULL,
   n INTEGER NOT NULL, sum REAL NOT NULL, min REAL NOT NULL, max REAL NOT NULL, last REAL NOT NULL,
-  PRIMARY KEY (series, interval, t)) WITHOUT ROWID;
+  PRIMARY KEY (interval, t, series)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS histogram_data (series INTEGER NOT NULL, interval INTEGER NOT NULL, t INTEGER NOT NULL,
-  value REAL NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (series, interval, t, value)) WITHOUT ROWID;
+  value REAL NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (interval, t, series, value)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS set_data (series INTEGER NOT NULL, interval INTEGER NOT NULL, t INTEGER NOT NULL,
-  member TEXT NOT NULL, PRIMARY KEY (series, interval, t, member)) WITHOUT ROWID;
+  member TEXT NOT NULL, PRIMARY KEY (interval, t, series, member)) WITHOUT ROWID;
 `;
 
 export const DATA_TABLE: Record<StoreType, string> = {

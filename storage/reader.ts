@@ -3,7 +3,7 @@ import type { StoreSource, StoreType } from '../agent/config/types.js';
 import type { BucketData } from './buckets.js';
 import { DATA_TABLE, type Db } from './db.js';
 import type { SchemaSet } from './schemas.js';
-import { nominalSeconds, parseStep, type Step } from './step.js';
+import { bucketRange, nominalSeconds, parseStep, type Step } from './step.js';
 
 export interface StoredInterval {
   id: number;
@@ -55,18 +55,37 @@ export class StoreReader {
     this.rangeOf = Object.fromEntries(
       Object.entries(DATA_TABLE).map(([type, table]) => [
         type,
-        db.prepare(`SELECT * FROM ${table} WHERE series = ? AND interval = ? AND t >= ? AND t < ? ORDER BY t`),
+        db.prepare(`SELECT d.* FROM json_each(?) b CROSS JOIN ${table} d ON d.interval = ? AND d.t = b.value AND d.series = ? ORDER BY b.key`),
       ]),
+    ) as Record<StoreType, Database.Statement>;
+    this.spanOf = Object.fromEntries(
+      Object.entries(DATA_TABLE).map(([type, table]) => [type, db.prepare(`SELECT MIN(t), MAX(t) FROM ${table} WHERE interval = ?`).raw()]),
     ) as Record<StoreType, Database.Statement>;
     this.valueOf = {};
     for (const [type, fns] of Object.entries(SQL_VALUE)) {
       for (const [fn, expr] of Object.entries(fns)) {
-        this.valueOf[`${type} ${fn}`] = db.prepare(`SELECT t, ${expr} FROM ${DATA_TABLE[type as StoreType]} WHERE series = ? AND interval = ? AND t >= ? AND t < ? ORDER BY t`).raw();
+        this.valueOf[`${type} ${fn}`] = db
+          .prepare(`SELECT d.t, ${expr} FROM json_each(?) b CROSS JOIN ${DATA_TABLE[type as StoreType]} d ON d.interval = ? AND d.t = b.value AND d.series = ? ORDER BY b.key`)
+          .raw();
       }
     }
   }
 
   private readonly valueOf: Record<string, Database.Statement>;
+  private readonly spanOf: Record<StoreType, Database.Statement>;
+
+  /**
+   * The bucket starts of [from, until) that the interval holds anything in, as a JSON array: the
+   * tables are time-major, so a series is read by seeking each of its buckets (inside SQLite:
+   * CROSS JOIN keeps the bucket list the outer loop, one primary key seek per bucket).
+   * Clamped to the buckets any series of the interval has, so an open range costs nothing.
+   */
+  private starts(s: StoredSeries, interval: StoredInterval, from: number, until: number): string {
+    const [first, last] = this.spanOf[s.type].get(interval.id) as [number | null, number | null];
+    if (first === null || last === null) return '[]';
+    const ts = bucketRange(interval.step, Math.max(from, first), Math.min(until - 1, last)).filter((t) => t >= from);
+    return JSON.stringify(ts);
+  }
 
   /** Every stored name of a source, sorted. */
   names(source: StoreSource): string[] {
@@ -84,7 +103,7 @@ export class StoreReader {
    * more than the read). Undefined when `fn` needs the buckets (histograms, sets).
    */
   values(s: StoredSeries, interval: StoredInterval, from: number, until: number, fn: string): [number, number | null][] | undefined {
-    return this.valueOf[`${s.type} ${fn}`]?.all(s.id, interval.id, from, until) as [number, number | null][] | undefined;
+    return this.valueOf[`${s.type} ${fn}`]?.all(this.starts(s, interval, from, until), interval.id, s.id) as [number, number | null][] | undefined;
   }
 
   /**
@@ -104,7 +123,7 @@ export class StoreReader {
 
   /** The buckets of [from, until) (bucket starts) that hold data, in time order. */
   buckets(s: StoredSeries, interval: StoredInterval, from: number, until: number): Bucket[] {
-    const rows = this.rangeOf[s.type].all(s.id, interval.id, from, until) as Record<string, number | string>[];
+    const rows = this.rangeOf[s.type].all(this.starts(s, interval, from, until), interval.id, s.id) as Record<string, number | string>[];
     switch (s.type) {
       case 'count':
       case 'gauge':

@@ -33,6 +33,11 @@ export class RowBuffer {
     }
   }
 
+  /** Forgets the rows not yet written: the transaction they belonged to was rolled back. */
+  discard(): void {
+    this.used = 0;
+  }
+
   finish(): void {
     for (let at = 0; at < this.used; at += this.width) this.one.run(this.args.slice(at, at + this.width));
     this.used = 0;

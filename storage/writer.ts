@@ -33,6 +33,8 @@ interface IntervalRow {
   steps: number;
   /** the oldest bucket start kept, as of the batch being written */
   oldest: number;
+  /** this interval's rows of the batch: buffered per interval, each statement writes one region of the table */
+  rows: RowBuffer;
 }
 
 interface Target {
@@ -51,35 +53,30 @@ export class StoreWriter {
   private readonly targets: Record<StoreSource, Map<string, Target | null>> = { flushed: new Map(), timer_samples: new Map(), set_members: new Map() };
   private readonly intervalRows = new Map<string, IntervalRow[]>();
   private readonly stmt;
-  private readonly rows: Record<StoreType, RowBuffer>;
   private readonly prunable;
-  private pruneFrom = 0;
 
   constructor(
     private readonly db: Db,
     private readonly schemas: SchemaSet,
     private readonly now: () => number = () => Date.now() / 1000,
   ) {
-    const key = ['series', 'interval', 't'];
-    this.rows = {
-      count: new RowBuffer(db, 'count_data', [...key, 'v'], 'DO UPDATE SET v = v + excluded.v'),
-      gauge: new RowBuffer(db, 'gauge_data', [...key, 'v'], 'DO UPDATE SET v = excluded.v'),
-      series: new RowBuffer(db, 'series_data', [...key, 'n', 'sum', 'min', 'max', 'last'],
-        'DO UPDATE SET n = n + excluded.n, sum = sum + excluded.sum, min = min(min, excluded.min), max = max(max, excluded.max), last = excluded.last'),
-      histogram: new RowBuffer(db, 'histogram_data', [...key, 'value', 'n'], 'DO UPDATE SET n = n + excluded.n'),
-      set: new RowBuffer(db, 'set_data', [...key, 'member'], 'DO NOTHING'),
-    };
     this.stmt = {
       findSeries: db.prepare('SELECT id FROM series WHERE source = ? AND name = ? AND schema = ? AND type = ?').pluck(),
       addSeries: db.prepare('INSERT INTO series (source, name, schema, type) VALUES (?, ?, ?, ?)'),
       findInterval: db.prepare('SELECT id FROM intervals WHERE schema = ? AND name = ? AND step = ?').pluck(),
       addInterval: db.prepare('INSERT INTO intervals (schema, name, step, steps) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET steps = excluded.steps'),
-      seriesAfter: db.prepare('SELECT id, schema, type FROM series WHERE id > ? ORDER BY id LIMIT ?'),
-      intervalsOf: db.prepare('SELECT id, step, steps FROM intervals WHERE schema = ?'),
+      // the intervals data was written with, and the type of their schema's series
+      prunable: db.prepare('SELECT i.id, i.step, i.steps, s.type FROM intervals i JOIN (SELECT DISTINCT schema, type FROM series) s ON s.schema = i.schema'),
     };
     this.prunable = Object.fromEntries(
-      Object.entries(DATA_TABLE).map(([type, table]) => [type, db.prepare(`DELETE FROM ${table} WHERE series = ? AND interval = ? AND t < ?`)]),
-    ) as Record<StoreType, Database.Statement>;
+      Object.entries(DATA_TABLE).map(([type, table]) => [
+        type,
+        {
+          oldest: db.prepare(`SELECT t FROM ${table} WHERE interval = ? ORDER BY t LIMIT 1`).pluck(),
+          drop: db.prepare(`DELETE FROM ${table} WHERE interval = ? AND t = ?`),
+        },
+      ]),
+    ) as Record<StoreType, { oldest: Database.Statement; drop: Database.Statement }>;
     this.write = db.transaction(this.write.bind(this));
   }
 
@@ -90,7 +87,8 @@ export class StoreWriter {
       rows = schema.intervals.map((i: StoreInterval) => {
         const step = formatStep(i.step);
         this.stmt.addInterval.run(schema.name, i.name, step, i.steps);
-        return { id: this.stmt.findInterval.get(schema.name, i.name, step) as number, step: i.step, steps: i.steps, oldest: 0 };
+        const id = this.stmt.findInterval.get(schema.name, i.name, step) as number;
+        return { id, step: i.step, steps: i.steps, oldest: 0, rows: rowBuffer(this.db, schema.type) };
       });
       this.intervalRows.set(schema.name, rows);
     }
@@ -116,8 +114,17 @@ export class StoreWriter {
     return t;
   }
 
-  /** Writes a whole batch in one transaction (wrapped in the constructor). */
+  /** Writes a whole batch in one transaction (wrapped in the constructor); all or nothing. */
   write(batch: StoreBatch): WriteResult {
+    try {
+      return this.writeAll(batch);
+    } catch (err) {
+      for (const rows of this.intervalRows.values()) for (const r of rows) r.rows.discard();
+      throw err;
+    }
+  }
+
+  private writeAll(batch: StoreBatch): WriteResult {
     const result: WriteResult = { rows: 0, skippedOld: 0, newSeries: 0 };
     const now = this.now();
     for (const rows of this.intervalRows.values()) for (const r of rows) r.oldest = retentionStart(r.step, r.steps, now);
@@ -145,11 +152,11 @@ export class StoreWriter {
       for (const r of t.intervals) {
         const b = this.bucket(r, batch.ts, result);
         if (b === undefined) continue;
-        for (const m of sets.members[i]!) this.rows.set.add(t.id, r.id, b, m);
+        for (const m of sets.members[i]!) r.rows.add(t.id, r.id, b, m);
         result.rows += sets.members[i]!.length;
       }
     }
-    for (const buffer of Object.values(this.rows)) buffer.finish();
+    for (const rows of this.intervalRows.values()) for (const r of rows) r.rows.finish();
     return result;
   }
 
@@ -168,16 +175,16 @@ export class StoreWriter {
       switch (t.type) {
         case 'count':
         case 'gauge':
-          this.rows[t.type].add(t.id, r.id, b, v);
+          r.rows.add(t.id, r.id, b, v);
           break;
         case 'series':
-          this.rows.series.add(t.id, r.id, b, 1, v, v, v, v);
+          r.rows.add(t.id, r.id, b, 1, v, v, v, v);
           break;
         case 'histogram':
-          this.rows.histogram.add(t.id, r.id, b, roundSignificant(v, t.precision), 1);
+          r.rows.add(t.id, r.id, b, roundSignificant(v, t.precision), 1);
           break;
         case 'set':
-          this.rows.set.add(t.id, r.id, b, String(v));
+          r.rows.add(t.id, r.id, b, String(v));
           break;
       }
       result.rows++;
@@ -196,7 +203,7 @@ export class StoreWriter {
       for (const r of t.intervals) {
         const b = this.bucket(r, ts, result);
         if (b === undefined) continue;
-        for (const [value, n] of h) this.rows.histogram.add(t.id, r.id, b, value, n);
+        for (const [value, n] of h) r.rows.add(t.id, r.id, b, value, n);
         result.rows += h.size;
       }
       return;
@@ -212,34 +219,46 @@ export class StoreWriter {
     for (const r of t.intervals) {
       const b = this.bucket(r, ts, result);
       if (b === undefined) continue;
-      if (t.type === 'series') this.rows.series.add(t.id, r.id, b, samples.length, sum, min, max, samples[samples.length - 1]!);
-      else this.rows.count.add(t.id, r.id, b, sum);
+      if (t.type === 'series') r.rows.add(t.id, r.id, b, samples.length, sum, min, max, samples[samples.length - 1]!);
+      else r.rows.add(t.id, r.id, b, sum);
       result.rows++;
     }
   }
 
   /**
-   * Deletes the buckets older than their interval keeps, for up to `limit` series from where the
-   * last call stopped. Returns the rows deleted and whether the pass reached the last series.
+   * Deletes whole buckets older than their interval keeps, oldest first, until about `budget` rows
+   * are gone (a bucket holds one row per series, or per value for histograms and sets). Returns the
+   * rows deleted and whether nothing is left to prune.
    */
-  prune(limit: number): { deleted: number; done: boolean } {
+  prune(budget: number): { deleted: number; done: boolean } {
     const now = this.now();
-    const intervals = new Map<string, { id: number; oldest: number }[]>();
     let deleted = 0;
-    const rows = this.stmt.seriesAfter.all(this.pruneFrom, limit) as { id: number; schema: string; type: StoreType }[];
-    this.db.transaction(() => {
-      for (const s of rows) {
-        let ivs = intervals.get(s.schema);
-        if (ivs === undefined) {
-          const defs = this.stmt.intervalsOf.all(s.schema) as { id: number; step: string; steps: number }[];
-          ivs = defs.map((d) => ({ id: d.id, oldest: retentionStart(parseStep(d.step)!, d.steps, now) }));
-          intervals.set(s.schema, ivs);
-        }
-        for (const iv of ivs) deleted += this.prunable[s.type].run(s.id, iv.id, iv.oldest).changes;
+    for (const iv of this.stmt.prunable.all() as { id: number; step: string; steps: number; type: StoreType }[]) {
+      const cutoff = retentionStart(parseStep(iv.step)!, iv.steps, now);
+      const table = this.prunable[iv.type];
+      for (let t = table.oldest.get(iv.id) as number | undefined; t !== undefined && t < cutoff; t = table.oldest.get(iv.id) as number | undefined) {
+        if (deleted >= budget) return { deleted, done: false };
+        deleted += table.drop.run(iv.id, t).changes;
       }
-    })();
-    const done = rows.length < limit;
-    this.pruneFrom = done ? 0 : rows[rows.length - 1]!.id;
-    return { deleted, done };
+    }
+    return { deleted, done: true };
+  }
+}
+
+const KEY = ['series', 'interval', 't'];
+/** How each type's row is written; a conflict is the same bucket written again. */
+function rowBuffer(db: Db, type: StoreType): RowBuffer {
+  switch (type) {
+    case 'count':
+      return new RowBuffer(db, 'count_data', [...KEY, 'v'], 'DO UPDATE SET v = v + excluded.v');
+    case 'gauge':
+      return new RowBuffer(db, 'gauge_data', [...KEY, 'v'], 'DO UPDATE SET v = excluded.v');
+    case 'series':
+      return new RowBuffer(db, 'series_data', [...KEY, 'n', 'sum', 'min', 'max', 'last'],
+        'DO UPDATE SET n = n + excluded.n, sum = sum + excluded.sum, min = min(min, excluded.min), max = max(max, excluded.max), last = excluded.last');
+    case 'histogram':
+      return new RowBuffer(db, 'histogram_data', [...KEY, 'value', 'n'], 'DO UPDATE SET n = n + excluded.n');
+    case 'set':
+      return new RowBuffer(db, 'set_data', [...KEY, 'member'], 'DO NOTHING');
   }
 }
