@@ -11,7 +11,7 @@ import type { Config } from '../agent/config/types.js';
 import { openForWriting } from '../storage/db.js';
 import { SchemaSet } from '../storage/schemas.js';
 import { startHttp } from '../storage/http/server.js';
-import { StoreWriter, type StoreBatch } from '../storage/writer.js';
+import { emptyBatch, StoreWriter, type StoreBatch } from '../storage/writer.js';
 
 export const DAY = 86_400;
 /** A whole day, so that every interval starts on a bucket boundary. */
@@ -20,16 +20,6 @@ export const T0 = 1_780_000_000 - (1_780_000_000 % DAY);
 export function defaultConfig(dir: string): Config {
   const c = loadConfig([]);
   return { ...c, data_dir: dir };
-}
-
-export function emptyBatch(ts: number): StoreBatch {
-  return {
-    ts,
-    flushed: { names: [], values: new Float64Array(0) },
-    named: { names: [], values: new Float64Array(0), timestamps: new Float64Array(0) },
-    timers: { keys: [], offsets: new Uint32Array(1), samples: new Float64Array(0) },
-    sets: { keys: [], members: [] },
-  };
 }
 
 /** `n` flushed names as a statsd flush has them: a fifth counters' counts, the rest values. */

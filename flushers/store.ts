@@ -6,7 +6,7 @@ import type { FlushSnapshot } from '../agent/flush/snapshot.js';
 import type { Log } from '../agent/log.js';
 import type { Figures } from '../agent/meta/registry.js';
 import { openForWriting } from '../storage/db.js';
-import type { StoreBatch } from '../storage/writer.js';
+import { emptyBatch, type StoreBatch } from '../storage/writer.js';
 import type { FromWriter, ToWriter, WriterInit } from '../storage/writerWorker.js';
 import type { Flusher } from './flusher.js';
 import type { GraphiteNames } from './graphiteNames.js';
@@ -21,28 +21,42 @@ export function storeFile(c: Config): string {
   return path.resolve(c.data_dir, c.store.path);
 }
 
-/** One flush as the store's writer takes it: the values carbon would get, timer samples, set members, carbon input. */
-export function storeBatch(snap: FlushSnapshot, names: GraphiteNames): StoreBatch {
-  const flushedNames: string[] = [];
-  const flushedValues: number[] = [];
+/** Flushed values per message to the writer: a flush of a million names is never one clone of a
+ * million strings (the peak memory of both threads stays bounded), and it leaves while it renders. */
+const PART_NAMES = 50_000;
+
+/**
+ * One flush as the store's writer takes it, in parts of at most PART_NAMES flushed values: the
+ * values carbon would get, then the carbon input's datapoints, timer samples and set members in
+ * the last part.
+ */
+export function storeBatches(snap: FlushSnapshot, names: GraphiteNames, send: (batch: StoreBatch, last: boolean) => void): void {
+  let partNames: string[] = [];
+  let partValues: number[] = [];
+  const cut = (): StoreBatch => {
+    const b = emptyBatch(snap.ts);
+    b.flushed = { names: partNames, values: Float64Array.from(partValues) };
+    partNames = [];
+    partValues = [];
+    return b;
+  };
   const add = (name: string, value: number): void => {
-    flushedNames.push(name);
-    flushedValues.push(value);
+    partNames.push(name);
+    partValues.push(value);
+    if (partNames.length === PART_NAMES) send(cut(), false);
   };
   names.forEach(snap, add);
   add(names.stat('processing_time'), snap.derived.processingTime);
+  const last = cut();
   const { timers, sets } = snap.raw;
   const offsets = new Uint32Array(timers.keys.length + 1);
   for (let i = 0; i < timers.keys.length; i++) offsets[i + 1] = offsets[i]! + timers.samples[i]!.length;
   const samples = new Float64Array(offsets[timers.keys.length]!);
   timers.samples.forEach((s, i) => samples.set(s, offsets[i]!));
-  return {
-    ts: snap.ts,
-    flushed: { names: flushedNames, values: Float64Array.from(flushedValues) },
-    named: { names: [...snap.named.names], values: Float64Array.from(snap.named.values), timestamps: Float64Array.from(snap.named.timestamps) },
-    timers: { keys: timers.keys, offsets, samples },
-    sets: { keys: sets.keys, members: sets.members.map((m) => [...m]) },
-  };
+  last.timers = { keys: timers.keys, offsets, samples };
+  last.sets = { keys: sets.keys, members: sets.members.map((m) => [...m]) };
+  last.named = { names: [...snap.named.names], values: Float64Array.from(snap.named.values), timestamps: Float64Array.from(snap.named.timestamps) };
+  send(last, true);
 }
 
 /**
@@ -108,11 +122,12 @@ export class StoreFlusher implements Flusher {
       this.log.warn(`store: the writer is ${this.pending} flushes behind; this flush is not stored`);
       return;
     }
-    const batch = storeBatch(snap, this.names);
     this.pending++;
-    const msg: ToWriter = { type: 'batch', batch };
-    const arrays = [batch.flushed.values, batch.named.values, batch.named.timestamps, batch.timers.offsets, batch.timers.samples];
-    this.worker.postMessage(msg, arrays.map((a) => a.buffer as ArrayBuffer));
+    storeBatches(snap, this.names, (batch, last) => {
+      const msg: ToWriter = { type: 'batch', batch, last };
+      const arrays = [batch.flushed.values, batch.named.values, batch.named.timestamps, batch.timers.offsets, batch.timers.samples];
+      this.worker.postMessage(msg, arrays.map((a) => a.buffer as ArrayBuffer));
+    });
   }
 
   close(): Promise<void> {

@@ -19,6 +19,17 @@ export interface StoreBatch {
   sets: { keys: string[]; members: string[][] };
 }
 
+/** A batch with nothing in it, to fill in. */
+export function emptyBatch(ts: number): StoreBatch {
+  return {
+    ts,
+    flushed: { names: [], values: new Float64Array(0) },
+    named: { names: [], values: new Float64Array(0), timestamps: new Float64Array(0) },
+    timers: { keys: [], offsets: new Uint32Array(1), samples: new Float64Array(0) },
+    sets: { keys: [], members: [] },
+  };
+}
+
 export interface WriteResult {
   /** bucket rows inserted or updated */
   rows: number;
@@ -117,11 +128,26 @@ export class StoreWriter {
   /** Writes a whole batch in one transaction (wrapped in the constructor); all or nothing. */
   write(batch: StoreBatch): WriteResult {
     try {
-      return this.writeAll(batch);
+      return this.writePart(batch);
     } catch (err) {
-      for (const rows of this.intervalRows.values()) for (const r of rows) r.rows.discard();
+      this.discard();
       throw err;
     }
+  }
+
+  /**
+   * Writes a batch inside the caller's transaction (a large flush comes in several parts, one
+   * transaction for them all). After a failure, call discard() and roll the transaction back.
+   */
+  writePart(batch: StoreBatch): WriteResult {
+    const result = this.writeAll(batch);
+    for (const rows of this.intervalRows.values()) for (const r of rows) r.rows.finish();
+    return result;
+  }
+
+  /** Forgets rows buffered for a transaction that is rolled back. */
+  discard(): void {
+    for (const rows of this.intervalRows.values()) for (const r of rows) r.rows.discard();
   }
 
   private writeAll(batch: StoreBatch): WriteResult {
@@ -156,7 +182,6 @@ export class StoreWriter {
         result.rows += sets.members[i]!.length;
       }
     }
-    for (const rows of this.intervalRows.values()) for (const r of rows) r.rows.finish();
     return result;
   }
 

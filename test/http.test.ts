@@ -17,6 +17,7 @@ import { SchemaSet } from '../storage/schemas.js';
 import { StoreWriter, type StoreBatch } from '../storage/writer.js';
 import type { FromWriter, ToWriter, WriterInit } from '../storage/writerWorker.js';
 import { AgentProcess } from './helpers/agentProcess.js';
+import { storeBatch } from './helpers/storeBatch.js';
 
 /** 2024-03-15 12:00:00 UTC: an hour boundary */
 const T0 = 1710504000;
@@ -32,18 +33,8 @@ store:
       intervals: {minute: {step: 1m, steps: 60}, hour: {step: 1h, steps: 48}}
 `;
 
-function batch(ts: number, flushed: Record<string, number>, timers: Record<string, number[]> = {}, sets: Record<string, string[]> = {}): StoreBatch {
-  const keys = Object.keys(timers);
-  const offsets = new Uint32Array(keys.length + 1);
-  keys.forEach((k, i) => (offsets[i + 1] = offsets[i]! + timers[k]!.length));
-  return {
-    ts,
-    flushed: { names: Object.keys(flushed), values: Float64Array.from(Object.values(flushed)) },
-    named: { names: [], values: new Float64Array(0), timestamps: new Float64Array(0) },
-    timers: { keys, offsets, samples: Float64Array.from(keys.flatMap((k) => timers[k]!)) },
-    sets: { keys: Object.keys(sets), members: Object.values(sets) },
-  };
-}
+const batch = (ts: number, flushed: Record<string, number>, timers: Record<string, number[]> = {}, sets: Record<string, string[]> = {}): StoreBatch =>
+  storeBatch(ts, { flushed, timers, sets });
 
 function configIn(dir: string, extra = ''): Config {
   const file = path.join(dir, 'tally.yaml');
@@ -374,7 +365,7 @@ describe('HTTP API: the store file and slow clients', () => {
       // each flush adds 1 to both counts in one transaction, among enough other rows to take a while
       const load = Object.fromEntries(Array.from({ length: 300 }, (_, j) => [`load.n${j}`, j]));
       for (let i = 0; i < BATCHES; i++) {
-        worker.postMessage({ type: 'batch', batch: batch(now, { 'stats_counts.c': 1, ...load, 'stats_counts.d': 1 }) } satisfies ToWriter);
+        worker.postMessage({ type: 'batch', batch: batch(now, { 'stats_counts.c': 1, ...load, 'stats_counts.d': 1 }), last: true } satisfies ToWriter);
       }
       const query = `/series?stat=stats_counts.c&stat=stats_counts.d&interval=1h&start=${now - 3600}&end=${now + 3600}&collapse=1`;
       const seen: number[] = [];

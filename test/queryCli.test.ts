@@ -9,6 +9,7 @@ import { openForWriting } from '../storage/db.js';
 import { SchemaSet } from '../storage/schemas.js';
 import { StoreWriter, type StoreBatch } from '../storage/writer.js';
 import { runCli } from './helpers/agentProcess.js';
+import { storeBatch } from './helpers/storeBatch.js';
 
 /** 2024-03-15 12:00:00 UTC: an hour boundary */
 const T0 = 1710504000;
@@ -23,18 +24,8 @@ store:
       intervals: {minute: {step: 1m, steps: 60}, hour: {step: 1h, steps: 48}, month: {step: monthly, steps: 12}}
 `;
 
-function batch(ts: number, flushed: Record<string, number>, timers: Record<string, number[]> = {}, sets: Record<string, string[]> = {}): StoreBatch {
-  const keys = Object.keys(timers);
-  const offsets = new Uint32Array(keys.length + 1);
-  keys.forEach((k, i) => (offsets[i + 1] = offsets[i]! + timers[k]!.length));
-  return {
-    ts,
-    flushed: { names: Object.keys(flushed), values: Float64Array.from(Object.values(flushed)) },
-    named: { names: [], values: new Float64Array(0), timestamps: new Float64Array(0) },
-    timers: { keys, offsets, samples: Float64Array.from(keys.flatMap((k) => timers[k]!)) },
-    sets: { keys: Object.keys(sets), members: Object.values(sets) },
-  };
-}
+const batch = (ts: number, flushed: Record<string, number>, timers: Record<string, number[]> = {}, sets: Record<string, string[]> = {}): StoreBatch =>
+  storeBatch(ts, { flushed, timers, sets });
 
 const tempDir = (): string => mkdtempSync(path.join(tmpdir(), 'tally-query-cli-'));
 

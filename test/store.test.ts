@@ -11,26 +11,13 @@ import { intervalFor, StoreFetcher } from '../storage/fetcher.js';
 import { StoreReader } from '../storage/reader.js';
 import { defaultSchemas, SchemaSet } from '../storage/schemas.js';
 import { addBuckets, bucketStart, formatStep, parseStep, retentionStart } from '../storage/step.js';
-import { StoreWriter, type StoreBatch } from '../storage/writer.js';
+import { StoreWriter } from '../storage/writer.js';
 import { configFile } from './helpers/agentProcess.js';
+import { storeBatch } from './helpers/storeBatch.js';
 
 const config = (yaml = ''): Config => (yaml === '' ? loadConfig([]) : loadConfig([configFile(yaml)]));
 
-/** A batch of flushed values, timer samples and set members at `ts`. */
-function batch(ts: number, parts: { flushed?: Record<string, number>; timers?: Record<string, number[]>; sets?: Record<string, string[]>; named?: [string, number, number][] }): StoreBatch {
-  const flushed = Object.entries(parts.flushed ?? {});
-  const timers = Object.entries(parts.timers ?? {});
-  const offsets = new Uint32Array(timers.length + 1);
-  timers.forEach(([, s], i) => (offsets[i + 1] = offsets[i]! + s.length));
-  const named = parts.named ?? [];
-  return {
-    ts,
-    flushed: { names: flushed.map(([n]) => n), values: Float64Array.from(flushed.map(([, v]) => v)) },
-    named: { names: named.map((p) => p[0]), values: Float64Array.from(named.map((p) => p[1])), timestamps: Float64Array.from(named.map((p) => p[2])) },
-    timers: { keys: timers.map(([k]) => k), offsets, samples: Float64Array.from(timers.flatMap(([, s]) => s)) },
-    sets: { keys: Object.keys(parts.sets ?? {}), members: Object.values(parts.sets ?? {}) },
-  };
-}
+const batch = storeBatch;
 
 /** Nearest rank over the raw samples, the textbook way: sort, take the ceil(p/100 · N)-th. */
 function nearestRank(samples: number[], p: number): number {
