@@ -25,10 +25,26 @@ export class RowBuffer {
     this.width = columns.length;
   }
 
-  add(...row: unknown[]): void {
-    for (let i = 0; i < row.length; i++) this.args[this.used++] = row[i];
-    if (this.used === this.args.length) {
-      this.many.run(this.args);
+  /** One row: the key (series, interval, bucket start) then the table's 1, 2 or 5 values, in the columns' order.
+   * Fixed parameters rather than a rest array: this runs for every row of every flush. */
+  add(series: number, interval: number, t: number, a: number | string, b?: number, c?: number, d?: number, e?: number): void {
+    const args = this.args;
+    let at = this.used;
+    args[at++] = series;
+    args[at++] = interval;
+    args[at++] = t;
+    args[at++] = a;
+    if (this.width > 4) {
+      args[at++] = b;
+      if (this.width > 5) {
+        args[at++] = c;
+        args[at++] = d;
+        args[at++] = e;
+      }
+    }
+    this.used = at;
+    if (at === args.length) {
+      this.many.run(args);
       this.used = 0;
     }
   }
