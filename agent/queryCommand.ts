@@ -4,8 +4,8 @@
  */
 import { existsSync } from 'node:fs';
 import type { Config, StoreSchema, StoreSource } from './config/types.js';
-import { storeFile } from '../flushers/store.js';
-import { openForReading } from '../storage/db.js';
+
+import { openForReading, storeFile } from '../storage/db.js';
 import { StoreReader } from '../storage/reader.js';
 import { SchemaSet } from '../storage/schemas.js';
 import { asGraphite, querySeries, type SeriesQuery, type SeriesResult } from '../storage/seriesQuery.js';

@@ -1,11 +1,10 @@
 import { statSync } from 'node:fs';
-import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../agent/config/types.js';
 import type { FlushSnapshot } from '../agent/flush/snapshot.js';
 import type { Log } from '../agent/log.js';
 import type { Figures } from '../agent/meta/registry.js';
-import { openForWriting } from '../storage/db.js';
+import { openForWriting, storeFile } from '../storage/db.js';
 import { emptyBatch, type StoreBatch } from '../storage/writer.js';
 import type { FromWriter, ToWriter, WriterInit } from '../storage/writerWorker.js';
 import type { Flusher } from './flusher.js';
@@ -16,10 +15,6 @@ const MAX_PENDING = 3;
 const PRUNE_EVERY_MS = 60_000;
 /** How long close() waits for the writer to finish what it was given. */
 const CLOSE_GRACE_MS = 5000;
-
-export function storeFile(c: Config): string {
-  return path.resolve(c.data_dir, c.store.path);
-}
 
 /** Flushed values per message to the writer: a flush of a million names is never one clone of a
  * million strings (the peak memory of both threads stays bounded), and it leaves while it renders. */
@@ -98,7 +93,7 @@ export class StoreFlusher implements Flusher {
         f.last_write_ms = Math.round(m.ms);
         break;
       case 'failed':
-        if (!m.message.startsWith('pruning:')) this.pending--;
+        if (m.during === 'flush') this.pending--;
         this.failed(m.message);
         break;
       case 'pruned':

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { StoreType } from '../agent/config/types.js';
+import type { Config, StoreType } from '../agent/config/types.js';
 
 export type Db = Database.Database;
 
@@ -46,6 +46,11 @@ export const DATA_TABLE: Record<StoreType, string> = {
   histogram: 'histogram_data',
   set: 'set_data',
 };
+
+/** The store's file: `store.path`, relative to `data_dir` unless absolute. */
+export function storeFile(c: Config): string {
+  return path.resolve(c.data_dir, c.store.path);
+}
 
 /** Opens (creating if needed) the store for writing: WAL, so that readers never wait for the writer. */
 export function openForWriting(file: string): Db {

@@ -22,7 +22,7 @@ export interface WriterInit {
 export type ToWriter = { type: 'batch'; batch: StoreBatch; last: boolean } | { type: 'close' };
 export type FromWriter =
   | { type: 'written'; result: WriteResult; ms: number }
-  | { type: 'failed'; message: string }
+  | { type: 'failed'; during: 'flush' | 'pruning'; message: string }
   | { type: 'pruned'; deleted: number }
   | { type: 'closed' };
 
@@ -68,7 +68,7 @@ function pruneSlice(): void {
     }
     pruneTimer = setTimeout(pruneSlice, done ? init.pruneEveryMs : 0);
   } catch (err) {
-    send({ type: 'failed', message: `pruning: ${(err as Error).message}` });
+    send({ type: 'failed', during: 'pruning', message: `pruning: ${(err as Error).message}` });
     pruneTimer = setTimeout(pruneSlice, init.pruneEveryMs);
   }
 }
@@ -105,6 +105,6 @@ port.on('message', (m: ToWriter) => {
     if (db.inTransaction) db.exec('ROLLBACK');
     f.failed = true; // the flush's other parts are skipped
     if (m.last) flush = null;
-    send({ type: 'failed', message: (err as Error).message });
+    send({ type: 'failed', during: 'flush', message: (err as Error).message });
   }
 });

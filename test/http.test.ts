@@ -10,8 +10,8 @@ import { loadConfig } from '../agent/config/load.js';
 import type { Config, ListenAddress } from '../agent/config/types.js';
 import type { Listener } from '../agent/listeners/listener.js';
 import type { Log } from '../agent/log.js';
-import { storeFile } from '../flushers/store.js';
-import { openForWriting } from '../storage/db.js';
+
+import { openForWriting, storeFile } from '../storage/db.js';
 import { startHttp } from '../storage/http/server.js';
 import { SchemaSet } from '../storage/schemas.js';
 import { StoreWriter, type StoreBatch } from '../storage/writer.js';

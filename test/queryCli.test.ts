@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../agent/config/load.js';
-import { storeFile } from '../flushers/store.js';
-import { openForWriting } from '../storage/db.js';
+
+import { openForWriting, storeFile } from '../storage/db.js';
 import { SchemaSet } from '../storage/schemas.js';
 import { StoreWriter, type StoreBatch } from '../storage/writer.js';
 import { runCli } from './helpers/agentProcess.js';

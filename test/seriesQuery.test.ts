@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../agent/config/load.js';
-import { storeFile } from '../flushers/store.js';
-import { openForReading, openForWriting } from '../storage/db.js';
+
+import { openForReading, openForWriting, storeFile } from '../storage/db.js';
 import { QueryError } from '../storage/query/errors.js';
 import { StoreReader } from '../storage/reader.js';
 import { SchemaSet } from '../storage/schemas.js';

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import type { Config } from '../../agent/config/types.js';
 import type { Log } from '../../agent/log.js';
-import { storeFile } from '../../flushers/store.js';
-import { openForReading, type Db } from '../db.js';
+
+import { openForReading, storeFile, type Db } from '../db.js';
 import { StoreReader } from '../reader.js';
 import { SchemaSet } from '../schemas.js';
 
