@@ -259,6 +259,13 @@ describe('HTTP API over a filled store', () => {
     assert.deepEqual((await get('/series?stat=nope')).json, [{ stat: 'nope', stat_name: 'nope', function: 'value', schema: null, interval: null, datapoints: [] }]);
   });
 
+  it("what Grafana's data source asks besides render and find: /version, and empty tag lists", async () => {
+    assert.deepEqual([(await get('/version')).status, (await get('/version')).json], [200, '1.1.10']);
+    for (const p of ['/tags', '/tags/autoComplete/tags?tagPrefix=a&limit=100', '/tags/autoComplete/values?tag=name', '/tags/findSeries?expr=a=b']) {
+      assert.deepEqual((await get(p)).json, [], p);
+    }
+  });
+
   it('unknown paths and / are 404 JSON; other methods 405; OPTIONS answers CORS', async () => {
     for (const p of ['/', '/nope', '/render/x']) {
       const r = await get(p);

@@ -25,6 +25,9 @@ export interface Answer {
 export type ReadStore = <T>(fn: (reader: StoreReader | undefined) => T) => T;
 
 const ok = (body: unknown): Answer => ({ status: 200, body });
+
+/** The graphite-web API level the HTTP API follows: what Grafana's data source asks at /version. */
+const GRAPHITE_VERSION = '1.1.10';
 const notFound = (what: string): Answer => ({ status: 404, body: { error: what } });
 
 /** A store not there yet: every glob matches nothing. */
@@ -120,6 +123,16 @@ export function route(method: string, path: string, params: URLSearchParams, rea
     case '/functions':
       getOnly();
       return functions(undefined, params);
+    case '/version':
+      getOnly();
+      return ok(GRAPHITE_VERSION);
+    // no tag index (tags stay part of the name): Grafana's tag editor gets empty lists, not errors
+    case '/tags':
+    case '/tags/autoComplete/tags':
+    case '/tags/autoComplete/values':
+    case '/tags/findSeries':
+      getOnly();
+      return ok([]);
   }
   if (p.startsWith('/functions/')) {
     getOnly();
@@ -131,7 +144,7 @@ export function route(method: string, path: string, params: URLSearchParams, rea
     }
     return functions(name, params);
   }
-  return notFound(`no such path: ${p}; tally answers /render, /metrics/find, /metrics/expand, /metrics/index.json, /functions and /series`);
+  return notFound(`no such path: ${p}; tally answers /render, /metrics/find, /metrics/expand, /metrics/index.json, /functions, /series, /version and /tags (empty)`);
 }
 
 /** A method a path does not take: 405 with an Allow header. */
