@@ -73,6 +73,9 @@ export function openForWriting(file: string): Db {
 /** Opens the store for reading (the CLI, the HTTP API); fails if it does not exist yet. */
 export function openForReading(file: string): Db {
   const db = new Database(file, { readonly: true, fileMustExist: true });
+  // a read seeks once per bucket (time-major tables): with 64 MiB of pages held, a week of one
+  // series in a 1000-series store reads in ~27 ms instead of ~45 ms (measured)
+  db.pragma('cache_size = -65536');
   checkFormat(db, file);
   return db;
 }

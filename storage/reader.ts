@@ -59,7 +59,7 @@ export class StoreReader {
       ]),
     ) as Record<StoreType, Database.Statement>;
     this.spanOf = Object.fromEntries(
-      Object.entries(DATA_TABLE).map(([type, table]) => [type, db.prepare(`SELECT MIN(t), MAX(t) FROM ${table} WHERE interval = ?`).raw()]),
+      Object.entries(DATA_TABLE).map(([type, table]) => [type, db.prepare(`SELECT (SELECT MIN(t) FROM ${table} WHERE interval = ?), (SELECT MAX(t) FROM ${table} WHERE interval = ?)`).raw()]),
     ) as Record<StoreType, Database.Statement>;
     this.valueOf = {};
     for (const [type, fns] of Object.entries(SQL_VALUE)) {
@@ -78,10 +78,11 @@ export class StoreReader {
    * The bucket starts of [from, until) that the interval holds anything in, as a JSON array: the
    * tables are time-major, so a series is read by seeking each of its buckets (inside SQLite:
    * CROSS JOIN keeps the bucket list the outer loop, one primary key seek per bucket).
-   * Clamped to the buckets any series of the interval has, so an open range costs nothing.
+   * Clamped to the buckets any series of the interval has, so an open range costs nothing (two
+   * subqueries: SQLite answers a lone MIN or MAX from the key, but scans for both in one SELECT).
    */
   private starts(s: StoredSeries, interval: StoredInterval, from: number, until: number): string {
-    const [first, last] = this.spanOf[s.type].get(interval.id) as [number | null, number | null];
+    const [first, last] = this.spanOf[s.type].get(interval.id, interval.id) as [number | null, number | null];
     if (first === null || last === null) return '[]';
     const ts = bucketRange(interval.step, Math.max(from, first), Math.min(until - 1, last)).filter((t) => t >= from);
     return JSON.stringify(ts);
