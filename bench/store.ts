@@ -8,7 +8,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { loadConfig } from '../agent/config/load.js';
 import type { Config } from '../agent/config/types.js';
-import { openForWriting } from '../storage/db.js';
+import { bucketTable, MAX_SERIES, openForWriting } from '../storage/db.js';
 import { SchemaSet } from '../storage/schemas.js';
 import { startHttp } from '../storage/http/server.js';
 import { emptyBatch, StoreWriter, type StoreBatch } from '../storage/writer.js';
@@ -87,8 +87,9 @@ function bytesPerSeriesDay(dir: string): { perSeries: Record<string, number>; to
     if (f % 360 === 359) while (!w.prune(10_000).done);
   }
   db.pragma('wal_checkpoint(TRUNCATE)');
-  const per = (table: string) => (db.prepare(`SELECT SUM(pgsize) FROM dbstat WHERE name = ? OR name LIKE ?`).pluck().get(table, `sqlite_autoindex_${table}%`) as number) / S;
-  const perSeries = { count: per('count_data'), series: per('series_data'), histogram: per('histogram_data') };
+  const per = (type: string) =>
+    (db.prepare("SELECT SUM(pgsize) FROM dbstat WHERE name IN (SELECT 'buckets_' || id FROM intervals WHERE type = ?)").pluck().get(type) as number) / S;
+  const perSeries = { count: per('count'), series: per('series'), histogram: per('histogram') };
   db.close();
   return { perSeries, total: fileBytes(file) };
 }
@@ -145,8 +146,8 @@ export async function renderFigure(dir: string, log: (m: string) => void): Promi
   w.write(others);
   const minute = db.prepare("SELECT id FROM intervals WHERE schema = 'values' AND name = '1m'").pluck().get() as number;
   db.exec(`WITH RECURSIVE ts(t) AS (SELECT ${T0} UNION ALL SELECT t + 60 FROM ts WHERE t + 60 < ${end})
-    INSERT OR IGNORE INTO series_data (series, interval, t, n, sum, min, max, last)
-    SELECT s.id, ${minute}, ts.t, 6, 300, 40, 60, 50 FROM ts, series s WHERE s.name LIKE 'stats.timers.app%' ORDER BY ts.t, s.id`);
+    INSERT OR IGNORE INTO ${bucketTable(minute)} (k, n, sum, min, max, last)
+    SELECT (ts.t / 60) * ${MAX_SERIES} + s.id, 6, 300, 40, 60, 50 FROM ts, series s WHERE s.name LIKE 'stats.timers.app%' ORDER BY 1`);
   db.pragma('wal_checkpoint(TRUNCATE)');
   const dbBytes = fileBytes(join(dir, 'week.db'));
   db.close();

@@ -64,7 +64,7 @@ export class StoreFlusher implements Flusher {
   private readonly file: string;
   private pending = 0;
   private closed: Promise<void> | null = null;
-  private readonly figures = { flushes: 0, rows_written: 0, series_created: 0, skipped_too_old: 0, rows_pruned: 0, last_write_ms: 0, flushes_dropped: 0, errors: 0 };
+  private readonly figures = { flushes: 0, rows_written: 0, series_created: 0, series_refused: 0, skipped_too_old: 0, rows_pruned: 0, last_write_ms: 0, flushes_dropped: 0, errors: 0 };
   private lastError = '';
 
   constructor(
@@ -89,6 +89,7 @@ export class StoreFlusher implements Flusher {
         f.flushes++;
         f.rows_written += m.result.rows;
         f.series_created += m.result.newSeries;
+        f.series_refused += m.result.refusedSeries;
         f.skipped_too_old += m.result.skippedOld;
         f.last_write_ms = Math.round(m.ms);
         break;

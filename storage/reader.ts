@@ -1,9 +1,9 @@
 import type Database from 'better-sqlite3';
 import type { StoreSource, StoreType } from '../agent/config/types.js';
 import type { BucketData } from './buckets.js';
-import { DATA_TABLE, type Db } from './db.js';
+import { bucketKey, bucketTable, keyIndex, type Db } from './db.js';
 import type { SchemaSet } from './schemas.js';
-import { bucketRange, nominalSeconds, parseStep, type Step } from './step.js';
+import { bucketIndex, indexStart, nominalSeconds, parseStep, type Step } from './step.js';
 
 export interface StoredInterval {
   id: number;
@@ -29,6 +29,14 @@ const SQL_VALUE: Partial<Record<StoreType, Record<string, string>>> = {
   series: { value: 'sum / n', avg: 'sum / n', min: 'min', max: 'max', sum: 'sum', count: 'n', last: 'last' },
 };
 
+interface IntervalStatements {
+  span: Database.Statement;
+  rows: Database.Statement;
+  /** per read function, the statement SQL answers it with */
+  values: Map<string, Database.Statement>;
+  read: (columns: string) => Database.Statement;
+}
+
 export interface Bucket {
   t: number;
   data: BucketData;
@@ -40,7 +48,8 @@ export interface Bucket {
  */
 export class StoreReader {
   private readonly stmt;
-  private readonly rangeOf: Record<StoreType, Database.Statement>;
+  /** statements per interval table, prepared on first use */
+  private readonly tables = new Map<number, IntervalStatements>();
 
   constructor(
     private readonly db: Db,
@@ -50,42 +59,42 @@ export class StoreReader {
       names: db.prepare('SELECT DISTINCT name FROM series WHERE source = ? ORDER BY name').pluck(),
       namesFrom: db.prepare('SELECT DISTINCT name FROM series WHERE source = ? AND name >= ? AND name < ? ORDER BY name').pluck(),
       byName: db.prepare('SELECT id, schema, type FROM series WHERE source = ? AND name = ? ORDER BY id DESC'),
-      intervals: db.prepare('SELECT id, name, step, steps FROM intervals WHERE schema = ?'),
+      intervals: db.prepare('SELECT id, name, step, steps FROM intervals WHERE schema = ? AND type = ?'),
     };
-    this.rangeOf = Object.fromEntries(
-      Object.entries(DATA_TABLE).map(([type, table]) => [
-        type,
-        db.prepare(`SELECT d.* FROM json_each(?) b CROSS JOIN ${table} d ON d.interval = ? AND d.t = b.value AND d.series = ? ORDER BY b.key`),
-      ]),
-    ) as Record<StoreType, Database.Statement>;
-    this.spanOf = Object.fromEntries(
-      Object.entries(DATA_TABLE).map(([type, table]) => [type, db.prepare(`SELECT (SELECT MIN(t) FROM ${table} WHERE interval = ?), (SELECT MAX(t) FROM ${table} WHERE interval = ?)`).raw()]),
-    ) as Record<StoreType, Database.Statement>;
-    this.valueOf = {};
-    for (const [type, fns] of Object.entries(SQL_VALUE)) {
-      for (const [fn, expr] of Object.entries(fns)) {
-        this.valueOf[`${type} ${fn}`] = db
-          .prepare(`SELECT d.t, ${expr} FROM json_each(?) b CROSS JOIN ${DATA_TABLE[type as StoreType]} d ON d.interval = ? AND d.t = b.value AND d.series = ? ORDER BY b.key`)
-          .raw();
-      }
-    }
   }
 
-  private readonly valueOf: Record<string, Database.Statement>;
-  private readonly spanOf: Record<StoreType, Database.Statement>;
+  private statements(interval: StoredInterval): IntervalStatements {
+    let st = this.tables.get(interval.id);
+    if (st === undefined) {
+      const table = bucketTable(interval.id);
+      // CROSS JOIN keeps the list of keys the outer loop: one primary key seek per bucket
+      const read = (columns: string) => this.db.prepare(`SELECT ${columns} FROM json_each(?) b CROSS JOIN ${table} d ON d.k = b.value ORDER BY b.key`);
+      st = {
+        // two subqueries: SQLite answers a lone MIN or MAX from the key, but scans for both in one SELECT
+        span: this.db.prepare(`SELECT (SELECT MIN(k) FROM ${table}), (SELECT MAX(k) FROM ${table})`).raw(),
+        rows: read('d.*'),
+        values: new Map(),
+        read,
+      };
+      this.tables.set(interval.id, st);
+    }
+    return st;
+  }
 
   /**
-   * The bucket starts of [from, until) that the interval holds anything in, as a JSON array: the
-   * tables are time-major, so a series is read by seeking each of its buckets (inside SQLite:
-   * CROSS JOIN keeps the bucket list the outer loop, one primary key seek per bucket).
-   * Clamped to the buckets any series of the interval has, so an open range costs nothing (two
-   * subqueries: SQLite answers a lone MIN or MAX from the key, but scans for both in one SELECT).
+   * The keys of a series' buckets of [from, until) as a JSON array, clamped to the buckets the
+   * interval holds anything in (so an open range costs nothing). The tables are time-major: a
+   * series is read by seeking each of its buckets.
    */
-  private starts(s: StoredSeries, interval: StoredInterval, from: number, until: number): string {
-    const [first, last] = this.spanOf[s.type].get(interval.id, interval.id) as [number | null, number | null];
-    if (first === null || last === null) return '[]';
-    const ts = bucketRange(interval.step, Math.max(from, first), Math.min(until - 1, last)).filter((t) => t >= from);
-    return JSON.stringify(ts);
+  private keys(s: StoredSeries, interval: StoredInterval, from: number, until: number): string {
+    const [lowest, highest] = this.statements(interval).span.get() as [number | null, number | null];
+    if (lowest === null || highest === null) return '[]';
+    let first = bucketIndex(interval.step, from);
+    if (indexStart(interval.step, first) < from) first++;
+    const last = Math.min(bucketIndex(interval.step, until - 1), keyIndex(highest));
+    const keys: number[] = [];
+    for (let b = Math.max(first, keyIndex(lowest)); b <= last; b++) keys.push(bucketKey(b, s.id));
+    return JSON.stringify(keys);
   }
 
   /** Every stored name of a source, sorted. */
@@ -104,7 +113,14 @@ export class StoreReader {
    * more than the read). Undefined when `fn` needs the buckets (histograms, sets).
    */
   values(s: StoredSeries, interval: StoredInterval, from: number, until: number, fn: string): [number, number | null][] | undefined {
-    return this.valueOf[`${s.type} ${fn}`]?.all(this.starts(s, interval, from, until), interval.id, s.id) as [number, number | null][] | undefined;
+    const expr = SQL_VALUE[s.type]?.[fn];
+    if (expr === undefined) return undefined;
+    const st = this.statements(interval);
+    let statement = st.values.get(fn);
+    if (statement === undefined) st.values.set(fn, (statement = st.read(`d.k, ${expr}`).raw()));
+    const rows = statement.all(this.keys(s, interval, from, until)) as [number, number | null][];
+    for (const row of rows) row[0] = indexStart(interval.step, keyIndex(row[0]));
+    return rows;
   }
 
   /**
@@ -116,7 +132,7 @@ export class StoreReader {
     if (rows.length === 0) return undefined;
     const current = this.schemas.match(name, source);
     const row = rows.find((r) => r.schema === current.name && r.type === current.type) ?? rows[0]!;
-    const intervals = (this.stmt.intervals.all(row.schema) as { id: number; name: string; step: string; steps: number }[])
+    const intervals = (this.stmt.intervals.all(row.schema, row.type) as { id: number; name: string; step: string; steps: number }[])
       .map((i) => ({ id: i.id, name: i.name, step: parseStep(i.step)!, steps: i.steps }))
       .sort((a, b) => nominalSeconds(a.step) - nominalSeconds(b.step));
     return { id: row.id, source, name, schema: row.schema, type: row.type, intervals };
@@ -124,7 +140,8 @@ export class StoreReader {
 
   /** The buckets of [from, until) (bucket starts) that hold data, in time order. */
   buckets(s: StoredSeries, interval: StoredInterval, from: number, until: number): Bucket[] {
-    const rows = this.rangeOf[s.type].all(this.starts(s, interval, from, until), interval.id, s.id) as Record<string, number | string>[];
+    const rows = this.statements(interval).rows.all(this.keys(s, interval, from, until)) as Record<string, number | string>[];
+    for (const r of rows) r.t = indexStart(interval.step, keyIndex(r.k as number));
     switch (s.type) {
       case 'count':
       case 'gauge':

@@ -25,18 +25,16 @@ export class RowBuffer {
     this.width = columns.length;
   }
 
-  /** One row: the key (series, interval, bucket start) then the table's 1, 2 or 5 values, in the columns' order.
-   * Fixed parameters rather than a rest array: this runs for every row of every flush. */
-  add(series: number, interval: number, t: number, a: number | string, b?: number, c?: number, d?: number, e?: number): void {
+  /** One row: its key then the table's 1, 2 or 5 values, in the columns' order. Fixed parameters
+   * rather than a rest array: this runs for every row of every flush. */
+  add(k: number, a: number | string, b?: number, c?: number, d?: number, e?: number): void {
     const args = this.args;
     let at = this.used;
-    args[at++] = series;
-    args[at++] = interval;
-    args[at++] = t;
+    args[at++] = k;
     args[at++] = a;
-    if (this.width > 4) {
+    if (this.width > 2) {
       args[at++] = b;
-      if (this.width > 5) {
+      if (this.width > 3) {
         args[at++] = c;
         args[at++] = d;
         args[at++] = e;

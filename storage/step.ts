@@ -86,14 +86,32 @@ export function addBuckets(step: Step, start: number, n: number): number {
   return start + n * nominalSeconds(step);
 }
 
-/** The oldest bucket start kept when `steps` buckets are kept and `now` falls in the newest. */
-export function retentionStart(step: Step, steps: number, now: number): number {
-  return addBuckets(step, bucketStart(step, now), -(steps - 1));
+/** The number of the bucket holding `ts`, counted from the epoch's (months and years from 1970's). */
+export function bucketIndex(step: Step, ts: number): number {
+  switch (step) {
+    case 'monthly': {
+      const d = new Date(Math.floor(ts) * 1000);
+      return (d.getUTCFullYear() - 1970) * 12 + d.getUTCMonth();
+    }
+    case 'yearly':
+      return new Date(Math.floor(ts) * 1000).getUTCFullYear() - 1970;
+    case 'weekly':
+      return Math.floor((ts - MONDAY) / WEEK);
+    default:
+      return Math.floor(ts / nominalSeconds(step));
+  }
 }
 
-/** Bucket starts from the bucket of `from` to the bucket of `until`, both included. */
-export function bucketRange(step: Step, from: number, until: number): number[] {
-  const out: number[] = [];
-  for (let t = bucketStart(step, from); t <= until; t = addBuckets(step, t, 1)) out.push(t);
-  return out;
+/** The start of bucket number `index` (bucketIndex's inverse). */
+export function indexStart(step: Step, index: number): number {
+  switch (step) {
+    case 'monthly':
+      return Date.UTC(1970, index, 1) / 1000;
+    case 'yearly':
+      return Date.UTC(1970 + index, 0, 1) / 1000;
+    case 'weekly':
+      return index * WEEK + MONDAY;
+    default:
+      return index * nominalSeconds(step);
+  }
 }

@@ -1,10 +1,10 @@
 import type Database from 'better-sqlite3';
 import type { StoreInterval, StoreSchema, StoreSource, StoreType } from '../agent/config/types.js';
 import { roundSignificant } from './buckets.js';
-import { DATA_TABLE, type Db } from './db.js';
+import { BUCKET_COLUMNS, bucketKey, bucketTable, createBucketTable, keyIndex, MAX_SERIES, type Db } from './db.js';
 import { RowBuffer } from './rowBuffer.js';
 import type { SchemaSet } from './schemas.js';
-import { bucketStart, formatStep, parseStep, retentionStart, type Step } from './step.js';
+import { bucketIndex, formatStep, parseStep, type Step } from './step.js';
 
 /** One flush as the store takes it: plain arrays and typed arrays, cheap to pass to a worker. */
 export interface StoreBatch {
@@ -36,13 +36,15 @@ export interface WriteResult {
   /** writes to buckets older than their interval keeps */
   skippedOld: number;
   newSeries: number;
+  /** names not stored because the store holds MAX_SERIES series */
+  refusedSeries: number;
 }
 
 interface IntervalRow {
   id: number;
   step: Step;
   steps: number;
-  /** the oldest bucket start kept, as of the batch being written */
+  /** the number of the oldest bucket kept, as of the batch being written */
   oldest: number;
   /** this interval's rows of the batch: buffered per interval, each statement writes one region of the table */
   rows: RowBuffer;
@@ -55,6 +57,9 @@ interface Target {
   intervals: IntervalRow[];
 }
 
+/** The number of the oldest bucket an interval keeps when `now` falls in its newest. */
+const oldestKept = (step: Step, steps: number, now: number): number => bucketIndex(step, now) - (steps - 1);
+
 /**
  * Writes batches into the store: one transaction per batch, prepared upserts, every interval of
  * the name's schema. Series and interval ids are cached so a flush only touches bucket rows.
@@ -64,7 +69,8 @@ export class StoreWriter {
   private readonly targets: Record<StoreSource, Map<string, Target | null>> = { flushed: new Map(), timer_samples: new Map(), set_members: new Map() };
   private readonly intervalRows = new Map<string, IntervalRow[]>();
   private readonly stmt;
-  private readonly prunable;
+  /** per interval id: its oldest key, and the statement that deletes a range of keys */
+  private readonly prunable = new Map<number, { oldest: Database.Statement; drop: Database.Statement }>();
 
   constructor(
     private readonly db: Db,
@@ -74,20 +80,10 @@ export class StoreWriter {
     this.stmt = {
       findSeries: db.prepare('SELECT id FROM series WHERE source = ? AND name = ? AND schema = ? AND type = ?').pluck(),
       addSeries: db.prepare('INSERT INTO series (source, name, schema, type) VALUES (?, ?, ?, ?)'),
-      findInterval: db.prepare('SELECT id FROM intervals WHERE schema = ? AND name = ? AND step = ?').pluck(),
-      addInterval: db.prepare('INSERT INTO intervals (schema, name, step, steps) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET steps = excluded.steps'),
-      // the intervals data was written with, and the type of their schema's series
-      prunable: db.prepare('SELECT i.id, i.step, i.steps, s.type FROM intervals i JOIN (SELECT DISTINCT schema, type FROM series) s ON s.schema = i.schema'),
+      findInterval: db.prepare('SELECT id FROM intervals WHERE schema = ? AND type = ? AND name = ? AND step = ?').pluck(),
+      addInterval: db.prepare('INSERT INTO intervals (schema, type, name, step, steps) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET steps = excluded.steps'),
+      intervals: db.prepare('SELECT id, step, steps FROM intervals'),
     };
-    this.prunable = Object.fromEntries(
-      Object.entries(DATA_TABLE).map(([type, table]) => [
-        type,
-        {
-          oldest: db.prepare(`SELECT t FROM ${table} WHERE interval = ? ORDER BY t LIMIT 1`).pluck(),
-          drop: db.prepare(`DELETE FROM ${table} WHERE interval = ? AND t = ?`),
-        },
-      ]),
-    ) as Record<StoreType, { oldest: Database.Statement; drop: Database.Statement }>;
     this.write = db.transaction(this.write.bind(this));
   }
 
@@ -97,9 +93,10 @@ export class StoreWriter {
     if (rows === undefined) {
       rows = schema.intervals.map((i: StoreInterval) => {
         const step = formatStep(i.step);
-        this.stmt.addInterval.run(schema.name, i.name, step, i.steps);
-        const id = this.stmt.findInterval.get(schema.name, i.name, step) as number;
-        return { id, step: i.step, steps: i.steps, oldest: 0, rows: rowBuffer(this.db, schema.type) };
+        this.stmt.addInterval.run(schema.name, schema.type, i.name, step, i.steps);
+        const id = this.stmt.findInterval.get(schema.name, schema.type, i.name, step) as number;
+        createBucketTable(this.db, id, schema.type);
+        return { id, step: i.step, steps: i.steps, oldest: 0, rows: rowBuffer(this.db, id, schema.type) };
       });
       this.intervalRows.set(schema.name, rows);
     }
@@ -118,6 +115,10 @@ export class StoreWriter {
       if (id === undefined) {
         id = Number(this.stmt.addSeries.run(source, name, schema.name, schema.type).lastInsertRowid);
         result.newSeries++;
+      }
+      if (id >= MAX_SERIES) {
+        result.refusedSeries++;
+        return null; // not cached: counted at each flush
       }
       t = { id, type: schema.type, precision: schema.precision, intervals: this.intervalsOf(schema) };
     }
@@ -151,11 +152,11 @@ export class StoreWriter {
   }
 
   private writeAll(batch: StoreBatch): WriteResult {
-    const result: WriteResult = { rows: 0, skippedOld: 0, newSeries: 0 };
+    const result: WriteResult = { rows: 0, skippedOld: 0, newSeries: 0, refusedSeries: 0 };
     const now = this.now();
-    for (const rows of this.intervalRows.values()) for (const r of rows) r.oldest = retentionStart(r.step, r.steps, now);
+    for (const rows of this.intervalRows.values()) for (const r of rows) r.oldest = oldestKept(r.step, r.steps, now);
     const fresh = (t: Target): void => {
-      for (const r of t.intervals) if (r.oldest === 0) r.oldest = retentionStart(r.step, r.steps, now);
+      for (const r of t.intervals) if (r.oldest === 0) r.oldest = oldestKept(r.step, r.steps, now);
     };
 
     const { flushed, named, timers, sets } = batch;
@@ -178,16 +179,17 @@ export class StoreWriter {
       for (const r of t.intervals) {
         const b = this.bucket(r, batch.ts, result);
         if (b === undefined) continue;
-        for (const m of sets.members[i]!) r.rows.add(t.id, r.id, b, m);
+        const k = bucketKey(b, t.id);
+        for (const m of sets.members[i]!) r.rows.add(k, m);
         result.rows += sets.members[i]!.length;
       }
     }
     return result;
   }
 
-  /** The bucket of `ts` in interval r, or undefined (counted) when r no longer keeps it. */
+  /** The number of the bucket of `ts` in interval r, or undefined (counted) when r no longer keeps it. */
   private bucket(r: IntervalRow, ts: number, result: WriteResult): number | undefined {
-    const b = bucketStart(r.step, ts);
+    const b = bucketIndex(r.step, ts);
     if (b >= r.oldest) return b;
     result.skippedOld++;
     return undefined;
@@ -197,19 +199,20 @@ export class StoreWriter {
     for (const r of t.intervals) {
       const b = this.bucket(r, ts, result);
       if (b === undefined) continue;
+      const k = bucketKey(b, t.id);
       switch (t.type) {
         case 'count':
         case 'gauge':
-          r.rows.add(t.id, r.id, b, v);
+          r.rows.add(k, v);
           break;
         case 'series':
-          r.rows.add(t.id, r.id, b, 1, v, v, v, v);
+          r.rows.add(k, 1, v, v, v, v);
           break;
         case 'histogram':
-          r.rows.add(t.id, r.id, b, roundSignificant(v, t.precision), 1);
+          r.rows.add(k, roundSignificant(v, t.precision), 1);
           break;
         case 'set':
-          r.rows.add(t.id, r.id, b, String(v));
+          r.rows.add(k, String(v));
           break;
       }
       result.rows++;
@@ -228,7 +231,8 @@ export class StoreWriter {
       for (const r of t.intervals) {
         const b = this.bucket(r, ts, result);
         if (b === undefined) continue;
-        for (const [value, n] of h) r.rows.add(t.id, r.id, b, value, n);
+        const k = bucketKey(b, t.id);
+        for (const [value, n] of h) r.rows.add(k, value, n);
         result.rows += h.size;
       }
       return;
@@ -244,8 +248,9 @@ export class StoreWriter {
     for (const r of t.intervals) {
       const b = this.bucket(r, ts, result);
       if (b === undefined) continue;
-      if (t.type === 'series') r.rows.add(t.id, r.id, b, samples.length, sum, min, max, samples[samples.length - 1]!);
-      else r.rows.add(t.id, r.id, b, sum);
+      const k = bucketKey(b, t.id);
+      if (t.type === 'series') r.rows.add(k, samples.length, sum, min, max, samples[samples.length - 1]!);
+      else r.rows.add(k, sum);
       result.rows++;
     }
   }
@@ -258,32 +263,37 @@ export class StoreWriter {
   prune(budget: number): { deleted: number; done: boolean } {
     const now = this.now();
     let deleted = 0;
-    for (const iv of this.stmt.prunable.all() as { id: number; step: string; steps: number; type: StoreType }[]) {
-      const cutoff = retentionStart(parseStep(iv.step)!, iv.steps, now);
-      const table = this.prunable[iv.type];
-      for (let t = table.oldest.get(iv.id) as number | undefined; t !== undefined && t < cutoff; t = table.oldest.get(iv.id) as number | undefined) {
+    for (const iv of this.stmt.intervals.all() as { id: number; step: string; steps: number }[]) {
+      const cutoff = oldestKept(parseStep(iv.step)!, iv.steps, now);
+      const table = this.prunableOf(iv.id);
+      for (let k = table.oldest.get() as number | null; k !== null && keyIndex(k) < cutoff; k = table.oldest.get() as number | null) {
         if (deleted >= budget) return { deleted, done: false };
-        deleted += table.drop.run(iv.id, t).changes;
+        const b = keyIndex(k);
+        deleted += table.drop.run(bucketKey(b, 0), bucketKey(b + 1, 0)).changes;
       }
     }
     return { deleted, done: true };
   }
+
+  private prunableOf(interval: number): { oldest: Database.Statement; drop: Database.Statement } {
+    let p = this.prunable.get(interval);
+    if (p === undefined) {
+      const table = bucketTable(interval);
+      p = { oldest: this.db.prepare(`SELECT MIN(k) FROM ${table}`).pluck(), drop: this.db.prepare(`DELETE FROM ${table} WHERE k >= ? AND k < ?`) };
+      this.prunable.set(interval, p);
+    }
+    return p;
+  }
 }
 
-const KEY = ['series', 'interval', 't'];
-/** How each type's row is written; a conflict is the same bucket written again. */
-function rowBuffer(db: Db, type: StoreType): RowBuffer {
-  switch (type) {
-    case 'count':
-      return new RowBuffer(db, 'count_data', [...KEY, 'v'], 'DO UPDATE SET v = v + excluded.v');
-    case 'gauge':
-      return new RowBuffer(db, 'gauge_data', [...KEY, 'v'], 'DO UPDATE SET v = excluded.v');
-    case 'series':
-      return new RowBuffer(db, 'series_data', [...KEY, 'n', 'sum', 'min', 'max', 'last'],
-        'DO UPDATE SET n = n + excluded.n, sum = sum + excluded.sum, min = min(min, excluded.min), max = max(max, excluded.max), last = excluded.last');
-    case 'histogram':
-      return new RowBuffer(db, 'histogram_data', [...KEY, 'value', 'n'], 'DO UPDATE SET n = n + excluded.n');
-    case 'set':
-      return new RowBuffer(db, 'set_data', [...KEY, 'member'], 'DO NOTHING');
-  }
+/** How each type's row is written into an interval's table; a conflict is the same bucket written again. */
+function rowBuffer(db: Db, interval: number, type: StoreType): RowBuffer {
+  const onConflict: Record<StoreType, string> = {
+    count: 'DO UPDATE SET v = v + excluded.v',
+    gauge: 'DO UPDATE SET v = excluded.v',
+    series: 'DO UPDATE SET n = n + excluded.n, sum = sum + excluded.sum, min = min(min, excluded.min), max = max(max, excluded.max), last = excluded.last',
+    histogram: 'DO UPDATE SET n = n + excluded.n',
+    set: 'DO NOTHING',
+  };
+  return new RowBuffer(db, bucketTable(interval), ['k', ...BUCKET_COLUMNS[type]], onConflict[type]);
 }

@@ -83,7 +83,7 @@ port.on('message', (m: ToWriter) => {
     return;
   }
   if (flush === null) {
-    flush = { started: performance.now(), failed: false, result: { rows: 0, skippedOld: 0, newSeries: 0 } };
+    flush = { started: performance.now(), failed: false, result: { rows: 0, skippedOld: 0, newSeries: 0, refusedSeries: 0 } };
     db.exec('BEGIN');
   }
   const f = flush;
@@ -93,6 +93,7 @@ port.on('message', (m: ToWriter) => {
       f.result.rows += r.rows;
       f.result.skippedOld += r.skippedOld;
       f.result.newSeries += r.newSeries;
+      f.result.refusedSeries += r.refusedSeries;
     }
     if (m.last) {
       flush = null;

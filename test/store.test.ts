@@ -10,7 +10,7 @@ import { openForReading, openForWriting, type Db } from '../storage/db.js';
 import { intervalFor, StoreFetcher } from '../storage/fetcher.js';
 import { StoreReader } from '../storage/reader.js';
 import { defaultSchemas, SchemaSet } from '../storage/schemas.js';
-import { addBuckets, bucketStart, formatStep, parseStep, retentionStart } from '../storage/step.js';
+import { addBuckets, bucketIndex, bucketStart, formatStep, indexStart, parseStep, type Step } from '../storage/step.js';
 import { StoreWriter } from '../storage/writer.js';
 import { configFile } from './helpers/agentProcess.js';
 import { storeBatch } from './helpers/storeBatch.js';
@@ -49,8 +49,14 @@ describe('steps and buckets', () => {
     assert.equal(bucketStart('monthly', ts), Date.UTC(2026, 10, 1) / 1000);
     assert.equal(bucketStart('yearly', ts), Date.UTC(2026, 0, 1) / 1000);
     assert.equal(addBuckets('monthly', Date.UTC(2026, 10, 1) / 1000, 2), Date.UTC(2027, 0, 1) / 1000);
-    assert.equal(retentionStart(60, 10, ts), bucketStart(60, ts) - 9 * 60);
-    assert.equal(retentionStart('monthly', 3, ts), Date.UTC(2026, 8, 1) / 1000);
+    // bucket numbers: each step's start is its number's start, and numbers are consecutive
+    for (const step of [10, 60, 'daily', 'weekly', 'monthly', 'yearly'] as Step[]) {
+      const b = bucketIndex(step, ts);
+      assert.equal(indexStart(step, b), bucketStart(step, ts), String(step));
+      assert.equal(indexStart(step, b + 1), addBuckets(step, bucketStart(step, ts), 1), String(step));
+      assert.equal(bucketIndex(step, indexStart(step, b) - 1), b - 1, String(step));
+    }
+    assert.equal(bucketIndex('monthly', ts), 56 * 12 + 10);
   });
 });
 
