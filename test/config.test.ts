@@ -492,6 +492,32 @@ describe("files", () => {
   });
 });
 
+describe("store schemas", () => {
+  test("each wrong part is named: the regex and why, the step forms, steps, the type the source allows", () => {
+    const text = `store:
+  schemas:
+    - {name: x, match: "a(", type: count, intervals: {m: {step: 1mon, steps: 0}}}
+    - {name: y, match: "a", source: set_members, type: count, intervals: {}}
+    - {name: x, match: [], type: gauge, intervals: {}}
+`;
+    const path = file(text);
+    const lines = problems(path).split(path).join("F").split("\n");
+    assert.deepEqual(lines, [
+      'F: store.schemas[0].match[0]: expected a valid regular expression (/a(/: Unterminated group), got "a("',
+      'F: store.schemas[0].intervals.m.step: expected a step (10s, 1m, 1h, 1d, a number of seconds, or daily, weekly, monthly, yearly), got "1mon"',
+      "F: store.schemas[0].intervals.m.steps: expected a whole number ≥ 1, got 0",
+      'F: store.schemas[1].type: expected set for source set_members, got "count"',
+      "F: store.schemas[2].match: expected at least one regular expression, got a list",
+    ]);
+  });
+  test("names are unique", () => {
+    assert.equal(
+      problemOf("store:\n  schemas:\n    - {name: x, match: a, type: count, intervals: {}}\n    - {name: x, match: b, type: gauge, intervals: {}}\n"),
+      'F: store.schemas[1]: expected a schema name different from [0], got "x"',
+    );
+  });
+});
+
 describe("formatConfig", () => {
   test("the defaults print in human units and load back unchanged", () => {
     const text = formatConfig(loadConfig([]));
@@ -533,8 +559,18 @@ graphite:
   connect_timeout: 2d
 console:
   enabled: true
+store:
+  path: /var/lib/tally/store.db
+  schemas:
+    - {name: lat, match: '^api\\.', source: timer_samples, type: histogram, precision: 2, intervals: {m: {step: 60, steps: 10}, mon: {step: monthly, steps: 12}}}
+    - {name: drop, match: [a, b], type: count, intervals: {}}
+http: {listen: ['127.0.0.1:0']}
+carbon: {listen: ['127.0.0.1:2003'], pickle_listen: ['127.0.0.1:2004'], max_points: 10}
 `);
+    assert.deepEqual(config.store.schemas[0]!.intervals, [{ name: "m", step: 60, steps: 10 }, { name: "mon", step: "monthly", steps: 12 }]);
+    assert.deepEqual(config.store.schemas[1]!.match, ["a", "b"]);
     const text = formatConfig(config);
+    assert.match(text, /^ {10}step: 1m$/m);
     assert.match(text, /^flush_interval: 1500ms$/m);
     assert.match(text, /^  recv_buffer: 1MB$/m);
     assert.match(text, /^  tcp_idle_timeout: 0ms$/m);

@@ -148,7 +148,8 @@ const storeSchema = z
   .strictObject(
     {
       name: z.string(expect("a schema name")).min(1, expect("a schema name")),
-      match: z.union([regex.transform((r) => [r]), z.array(regex)], expect("a regular expression or a list of them")),
+      // one regex is a list of one, so that a bad one is reported with what is wrong with it
+      match: z.preprocess((v) => (typeof v === "string" ? [v] : v), z.array(regex, expect("a regular expression or a list of them")).min(1, expect("at least one regular expression"))),
       source: z.enum(["flushed", "timer_samples", "set_members"], expect("flushed, timer_samples or set_members")).prefault("flushed"),
       type: z.enum(["count", "gauge", "series", "histogram", "set"], expect("count, gauge, series, histogram or set")),
       precision: int(1).max(17, expect("a number of significant digits, 1-17")).prefault(3),
