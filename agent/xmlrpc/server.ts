@@ -7,6 +7,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import xmlrpc from 'xmlrpc';
 import type { ListenAddress, XmlRpcConfig } from '../config/types.js';
 import { METRIC_TYPES, type AgentControl, type Health, type MetricType } from '../control.js';
+import { boundedHttpServer, closeHttpServer, readBody } from '../listeners/httpServer.js';
 import { listenOn, type Listener } from '../listeners/listener.js';
 import type { Figures } from '../meta/registry.js';
 
@@ -34,7 +35,6 @@ export const FAULT = {
 
 const MAX_BODY = 1024 * 1024;
 const PATHS = new Set(['/RPC2', '/']);
-const CLOSE_GRACE_MS = 1000;
 const I4_MIN = -(2 ** 31);
 const I4_MAX = 2 ** 31 - 1;
 
@@ -204,19 +204,6 @@ function parseCall(body: Buffer): Promise<[string, unknown[]]> {
   });
 }
 
-/** The body, or null when it goes over `limit`: the rest is still read and dropped, so that the
- * client gets our answer instead of a reset. Throws when the client goes away. */
-async function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | null> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size <= limit) chunks.push(chunk);
-    else chunks.length = 0;
-  }
-  return size <= limit ? Buffer.concat(chunks) : null;
-}
-
 /** The password of `auth.password_file`, without its trailing newline. */
 export function readPassword(file: string): string {
   try {
@@ -299,25 +286,7 @@ export async function startXmlRpc(addr: ListenAddress, cfg: XmlRpcConfig, contro
     send(200, {}, await answer(body), 'text/xml; charset=utf-8');
   };
 
-  const server = http.createServer(
-    {
-      // the whole request, headers and body, slow clients included; Node answers 408 and closes
-      requestTimeout: cfg.request_timeout,
-      headersTimeout: cfg.request_timeout,
-      // how often Node looks for requests over time: the default 30 s would let them run far over
-      connectionsCheckingInterval: Math.min(1000, Math.max(50, cfg.request_timeout / 10)),
-    },
-    // a rejection is the client gone (or timed out) mid-body: nobody left to answer
-    (req, res) => void handle(req, res).catch(() => res.destroy()),
-  );
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
-    const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
-    if (timedOut) figures.timeouts++;
-    // as Node's default handler: answer only when no response of ours is under way on the socket
-    const busy = (socket as net.Socket & { _httpMessage?: { headersSent: boolean } })._httpMessage?.headersSent;
-    if (socket.writable && !busy) socket.end(`HTTP/1.1 ${timedOut ? '408 Request Timeout' : '400 Bad Request'}\r\nConnection: close\r\n\r\n`);
-    socket.destroy();
-  });
+  const server = boundedHttpServer(cfg.request_timeout, () => figures.timeouts++, handle);
 
   const description = await listenOn(server, 'xmlrpc', addr);
 
@@ -325,12 +294,7 @@ export async function startXmlRpc(addr: ListenAddress, cfg: XmlRpcConfig, contro
     description,
     figures: () => ({ ...figures }),
     async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      // requests under way get a moment to finish
-      const grace = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
-      await closed;
-      clearTimeout(grace);
+      await closeHttpServer(server);
     },
   };
 }

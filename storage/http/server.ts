@@ -7,8 +7,8 @@
  */
 
 import http from 'node:http';
-import type net from 'node:net';
 import type { Config, ListenAddress } from '../../agent/config/types.js';
+import { boundedHttpServer, closeHttpServer, readBody } from '../../agent/listeners/httpServer.js';
 import { listenOn, type Listener } from '../../agent/listeners/listener.js';
 import type { Log } from '../../agent/log.js';
 import { QueryError } from '../query/errors.js';
@@ -30,7 +30,6 @@ export interface HttpDeps {
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_BODY = 1024 * 1024;
-const CLOSE_GRACE_MS = 1000;
 const FORM = 'application/x-www-form-urlencoded';
 
 const CORS = {
@@ -38,18 +37,6 @@ const CORS = {
   'access-control-allow-methods': 'GET, POST, OPTIONS',
   'access-control-allow-headers': 'Content-Type, Authorization',
 };
-
-/** The body, or null when it goes over `limit` (the rest is read and dropped, so the client gets our answer). */
-async function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | null> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size <= limit) chunks.push(chunk);
-    else chunks.length = 0;
-  }
-  return size <= limit ? Buffer.concat(chunks) : null;
-}
 
 export async function startHttp(addr: ListenAddress, deps: HttpDeps): Promise<Listener> {
   const figures = { requests: 0, bad_requests: 0, not_found: 0, errors: 0, too_large: 0, timeouts: 0, query_ms: 0 };
@@ -104,23 +91,7 @@ export async function startHttp(addr: ListenAddress, deps: HttpDeps): Promise<Li
     res.end(text);
   };
 
-  const server = http.createServer(
-    {
-      // the whole request, headers and body, slow clients included; Node answers 408 and closes
-      requestTimeout: timeout,
-      headersTimeout: timeout,
-      connectionsCheckingInterval: Math.min(1000, Math.max(50, timeout / 10)),
-    },
-    // a rejection is the client gone (or timed out) mid-body: nobody left to answer
-    (req, res) => void handle(req, res).catch(() => res.destroy()),
-  );
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
-    const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
-    if (timedOut) figures.timeouts++;
-    const busy = (socket as net.Socket & { _httpMessage?: { headersSent: boolean } })._httpMessage?.headersSent;
-    if (socket.writable && !busy) socket.end(`HTTP/1.1 ${timedOut ? '408 Request Timeout' : '400 Bad Request'}\r\nConnection: close\r\n\r\n`);
-    socket.destroy();
-  });
+  const server = boundedHttpServer(timeout, () => figures.timeouts++, handle);
 
   const description = await listenOn(server, 'http', addr);
 
@@ -128,11 +99,7 @@ export async function startHttp(addr: ListenAddress, deps: HttpDeps): Promise<Li
     description,
     figures: () => ({ ...figures, query_ms: Math.round(figures.query_ms) }),
     async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      const grace = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
-      await closed;
-      clearTimeout(grace);
+      await closeHttpServer(server);
       store.close();
     },
   };

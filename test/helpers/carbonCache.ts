@@ -25,19 +25,9 @@ export class CarbonCache {
     const dir = tempDir();
     const c = new CarbonCache(dir, await freePort(), await freePort(), instance);
     const queryPort = await freePort();
-    for (const d of ['storage/whisper', 'log', 'lists']) mkdirSync(path.join(dir, d), { recursive: true });
-    writeFileSync(
-      path.join(dir, 'carbon.conf'),
-      `[cache]
-STORAGE_DIR = ${dir}/storage
-LOCAL_DATA_DIR = ${dir}/storage/whisper
-WHITELISTS_DIR = ${dir}/lists
-CONF_DIR = ${dir}
-LOG_DIR = ${dir}/log
-PID_DIR = ${dir}
-ENABLE_LOGROTATION = False
-ENABLE_TAGS = False
-USER =
+    writeCarbonConf(
+      dir,
+      `ENABLE_TAGS = False
 MAX_CACHE_SIZE = inf
 MAX_UPDATES_PER_SECOND = inf
 MAX_CREATES_PER_MINUTE = inf
@@ -53,7 +43,6 @@ CACHE_QUERY_INTERFACE = 127.0.0.1
 CACHE_QUERY_PORT = ${queryPort}
 `,
     );
-    writeFileSync(path.join(dir, 'storage-schemas.conf'), '[default]\npattern = .*\nretentions = 1s:1h\n');
     await c.run();
     return c;
   }
@@ -62,11 +51,7 @@ CACHE_QUERY_PORT = ${queryPort}
   async run(): Promise<void> {
     const d = this.dir;
     const instance = this.instance;
-    this.proc = spawn(CARBON_CACHE, [`--config=${d}/carbon.conf`, `--instance=${instance}`, '--nodaemon', `--pidfile=${d}/carbon.pid`, `--logdir=${d}/log`, 'start'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.proc.stdout!.setEncoding('utf8').on('data', (t: string) => (this.output += t));
-    this.proc.stderr!.setEncoding('utf8').on('data', (t: string) => (this.output += t));
+    this.proc = spawnCarbon(CARBON_CACHE, d, [`--instance=${instance}`], (t) => (this.output += t));
     await waitForPort(this.linePort);
   }
 
@@ -85,4 +70,34 @@ CACHE_QUERY_PORT = ${queryPort}
     p.kill('SIGTERM');
     await new Promise((r) => p.once('exit', r));
   }
+}
+
+/** A private carbon config in `dir` (storage, logs and pid there; 1 s points kept an hour): the
+ * [cache] paths, then `more`, settings and sections. */
+export function writeCarbonConf(dir: string, more: string): void {
+  for (const d of ['storage/whisper', 'log', 'lists']) mkdirSync(path.join(dir, d), { recursive: true });
+  writeFileSync(
+    path.join(dir, 'carbon.conf'),
+    `[cache]
+STORAGE_DIR = ${dir}/storage
+LOCAL_DATA_DIR = ${dir}/storage/whisper
+WHITELISTS_DIR = ${dir}/lists
+CONF_DIR = ${dir}
+LOG_DIR = ${dir}/log
+PID_DIR = ${dir}
+ENABLE_LOGROTATION = False
+USER =
+${more}`,
+  );
+  writeFileSync(path.join(dir, 'storage-schemas.conf'), '[default]\npattern = .*\nretentions = 1s:1h\n');
+}
+
+/** A carbon daemon (cache or relay) of `dir`'s config in the foreground, its output given to `output`. */
+export function spawnCarbon(bin: string, dir: string, args: string[], output: (text: string) => void): ChildProcess {
+  const proc = spawn(bin, [`--config=${dir}/carbon.conf`, ...args, '--nodaemon', `--pidfile=${dir}/${path.basename(bin)}.pid`, `--logdir=${dir}/log`, 'start'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  proc.stdout!.setEncoding('utf8').on('data', output);
+  proc.stderr!.setEncoding('utf8').on('data', output);
+  return proc;
 }

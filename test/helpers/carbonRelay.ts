@@ -1,7 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { tempDir } from './agentProcess.js';
+import { spawnCarbon, writeCarbonConf } from './carbonCache.js';
 import { freePort, waitForPort } from './freePort.js';
 
 export const CARBON_RELAY = '/usr/bin/carbon-relay';
@@ -22,19 +23,9 @@ export class CarbonRelay {
   static async start(destinations: string[], method: 'rules' | 'consistent-hashing' = 'rules'): Promise<CarbonRelay> {
     const dir = tempDir();
     const r = new CarbonRelay(dir, await freePort(), await freePort());
-    for (const d of ['storage', 'log', 'lists']) mkdirSync(path.join(dir, d), { recursive: true });
-    writeFileSync(
-      path.join(dir, 'carbon.conf'),
-      `[cache]
-STORAGE_DIR = ${dir}/storage
-LOCAL_DATA_DIR = ${dir}/storage/whisper
-WHITELISTS_DIR = ${dir}/lists
-CONF_DIR = ${dir}
-LOG_DIR = ${dir}/log
-PID_DIR = ${dir}
-ENABLE_LOGROTATION = False
-USER =
-
+    writeCarbonConf(
+      dir,
+      `
 [relay]
 LINE_RECEIVER_INTERFACE = 127.0.0.1
 LINE_RECEIVER_PORT = ${r.linePort}
@@ -47,13 +38,8 @@ USE_FLOW_CONTROL = False
 MAX_QUEUE_SIZE = 100000
 `,
     );
-    writeFileSync(path.join(dir, 'storage-schemas.conf'), '[default]\npattern = .*\nretentions = 1s:1h\n');
     writeFileSync(path.join(dir, 'relay-rules.conf'), `[default]\ndefault = true\ndestinations = ${destinations.join(', ')}\n`);
-    r.proc = spawn(CARBON_RELAY, [`--config=${dir}/carbon.conf`, '--nodaemon', `--pidfile=${dir}/relay.pid`, `--logdir=${dir}/log`, 'start'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    r.proc.stdout!.setEncoding('utf8').on('data', (t: string) => (r.output += t));
-    r.proc.stderr!.setEncoding('utf8').on('data', (t: string) => (r.output += t));
+    r.proc = spawnCarbon(CARBON_RELAY, dir, [], (t) => (r.output += t));
     await waitForPort(r.linePort);
     return r;
   }
