@@ -1,7 +1,6 @@
-import net from 'node:net';
 import type { ListenAddress } from '../config/types.js';
-import { listenOn, type Listener } from '../listeners/listener.js';
-import type { TcpOptions } from '../listeners/tcp.js';
+import type { Listener } from '../listeners/listener.js';
+import { serveTcp, type ConnectionLimits } from '../listeners/tcp.js';
 
 /** carbon's default PICKLE_RECEIVER_MAX_LENGTH: a longer message drops the connection (as Twisted's Int32StringReceiver). */
 export const PICKLE_MAX_MESSAGE = 2 ** 20;
@@ -15,20 +14,14 @@ export interface PickleHandlers {
   refused(): void;
 }
 
-/** How long close() waits for clients to finish sending after it half-closes their connections. */
-const CLOSE_GRACE_MS = 1000;
-
 /**
  * carbon's pickle receiver framing over TCP: each message is a 4-byte big-endian length and that
  * many bytes. Connections, idle time and the message size are bounded; `proto` names it
  * ("carbon-pickle 127.0.0.1:2004").
  */
-export async function listenPickle(proto: string, addr: ListenAddress, opts: Omit<TcpOptions, 'maxLine'> & { maxMessage: number }, on: PickleHandlers): Promise<Listener> {
-  const sockets = new Set<net.Socket>();
-  const counts = { connections_total: 0, connections_refused: 0, bytes: 0, messages: 0, oversized_messages: 0, truncated_messages: 0 };
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    counts.connections_total++;
+export function listenPickle(proto: string, addr: ListenAddress, opts: ConnectionLimits & { maxMessage: number }, on: PickleHandlers): Promise<Listener> {
+  const counts = { bytes: 0, messages: 0, oversized_messages: 0, truncated_messages: 0 };
+  return serveTcp(proto, addr, opts, counts, on.refused, (socket) => {
     let chunks: Buffer[] = [];
     let have = 0;
     let want = -1; // body length, once its prefix is read
@@ -55,7 +48,6 @@ export async function listenPickle(proto: string, addr: ListenAddress, opts: Omi
       have = 0;
       socket.destroy();
     };
-    if (opts.idleTimeoutMs > 0) socket.setTimeout(opts.idleTimeoutMs, () => socket.destroy());
     socket.on('data', (chunk: Buffer) => {
       if (dropped) return;
       counts.bytes += chunk.length;
@@ -92,26 +84,5 @@ export async function listenPickle(proto: string, addr: ListenAddress, opts: Omi
       chunks = [];
       socket.end();
     });
-    socket.on('error', () => socket.destroy());
-    socket.on('close', () => sockets.delete(socket));
   });
-  server.maxConnections = opts.maxConnections;
-  server.on('drop', () => {
-    counts.connections_refused++;
-    on.refused();
-  });
-
-  const description = await listenOn(server, proto, addr);
-
-  return {
-    description,
-    async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const s of sockets) s.end();
-      const grace = setTimeout(() => sockets.forEach((s) => s.destroy()), CLOSE_GRACE_MS);
-      await closed;
-      clearTimeout(grace);
-    },
-    figures: () => ({ connections_open: sockets.size, ...counts }),
-  };
 }
