@@ -3,9 +3,10 @@ import { readFileSync } from 'node:fs';
 import { Agent } from './agent.js';
 import { nscaSender } from './alerts/alerter.js';
 import { ConfigError, formatConfig, loadConfig } from './config/load.js';
+import { STORE_SOURCES } from './config/schema.js';
 import type { StoreSource } from './config/types.js';
 import { stderrLog } from './log.js';
-import { QUERY_FORMATS, queryCommand, schemaDebug, SOURCES, StoreUnavailable, type QueryFormat } from './queryCommand.js';
+import { QUERY_FORMATS, queryCommand, schemaDebug, StoreUnavailable, type QueryFormat } from './queryCommand.js';
 import { statsCommand } from './statsCommand.js';
 import { QueryError } from '../storage/query/errors.js';
 
@@ -181,7 +182,7 @@ async function main(argv: string[]): Promise<number> {
     if (command === 'schema-debug') {
       const args = parseArgs(command, rest);
       if (args.positional.length === 0) throw new UsageError('schema-debug needs at least one NAME');
-      if (args.source !== undefined && !(SOURCES as readonly string[]).includes(args.source)) throw new UsageError(`--source must be flushed, timer_samples or set_members, got ${args.source}`);
+      if (args.source !== undefined && !(STORE_SOURCES as readonly string[]).includes(args.source)) throw new UsageError(`--source must be flushed, timer_samples or set_members, got ${args.source}`);
       process.stdout.write(schemaDebug(loadConfig(args.files), args.positional, args.source as StoreSource | undefined));
       return 0;
     }

@@ -3,8 +3,8 @@
  * `tally schema-debug` (torus' schema_debug: where a name would be kept, and for how long).
  */
 import { existsSync } from 'node:fs';
+import { STORE_SOURCES } from './config/schema.js';
 import type { Config, StoreSchema, StoreSource } from './config/types.js';
-
 import { openForReading, storeFile } from '../storage/db.js';
 import { StoreReader } from '../storage/reader.js';
 import { SchemaSet } from '../storage/schemas.js';
@@ -13,7 +13,6 @@ import { formatStep, type Step } from '../storage/step.js';
 
 export type QueryFormat = 'table' | 'json' | 'graphite';
 export const QUERY_FORMATS: readonly QueryFormat[] = ['table', 'json', 'graphite'];
-export const SOURCES: readonly StoreSource[] = ['flushed', 'timer_samples', 'set_members'];
 
 /** The store could not be read (none yet, or unreadable): exit 1. */
 export class StoreUnavailable extends Error {}
@@ -79,7 +78,7 @@ export function schemaDebug(config: Config, names: string[], source?: StoreSourc
   const out: string[] = [];
   for (const name of names) {
     out.push(name);
-    for (const src of source === undefined ? SOURCES : [source]) out.push(...describeSchema(name, src, schemas.match(name, src)));
+    for (const src of source === undefined ? STORE_SOURCES : [source]) out.push(...describeSchema(name, src, schemas.match(name, src)));
   }
   return out.join('\n') + '\n';
 }

@@ -2,6 +2,7 @@ import type { StoreSource } from '../agent/config/types.js';
 import { readBucket } from './buckets.js';
 import type { StoreReader, StoredInterval, StoredSeries } from './reader.js';
 import { bucketStart, isFixed, nominalSeconds } from './step.js';
+import { splitTags } from './query/glob.js';
 import type { SeriesFetcher, TimeSeries, ValueReader } from './query/timeSeries.js';
 
 const SOURCE_OF: Record<ValueReader['kind'], StoreSource> = { value: 'flushed', percentile: 'timer_samples', unique: 'set_members' };
@@ -19,13 +20,8 @@ export function intervalFor(s: StoredSeries, from: number, now: number): StoredI
 
 /** Graphite tags of a stored name: `a.b;host=x` → {name: "a.b", host: "x"}. */
 export function tagsOf(name: string): Record<string, string> {
-  const [path, ...pairs] = name.split(';');
-  const tags: Record<string, string> = { name: path! };
-  for (const p of pairs) {
-    const eq = p.indexOf('=');
-    if (eq > 0) tags[p.slice(0, eq)] = p.slice(eq + 1);
-  }
-  return tags;
+  const { path, tags } = splitTags(name);
+  return { name: path, ...tags };
 }
 
 /** The store as the render functions see it: named series at a fixed step, null where a bucket is empty. */

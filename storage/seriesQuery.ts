@@ -20,6 +20,7 @@ import { QueryError } from './query/errors.js';
 import { parseTime } from './query/time.js';
 import type { StoreReader, StoredInterval, StoredSeries } from './reader.js';
 import { addBuckets, bucketStart, formatStep, nominalSeconds, type Step } from './step.js';
+import { STORE_SOURCES } from '../agent/config/schema.js';
 
 export type SeriesFormat = 'json' | 'graphite';
 export const SERIES_FORMATS: readonly SeriesFormat[] = ['json', 'graphite'];
@@ -135,13 +136,11 @@ function notApplicable(p: ParsedStat, type: StoreType): QueryError {
 }
 
 /** The sources a function reads, in the order they are tried. */
-function sourcesOf(fn: string): StoreSource[] {
+function sourcesOf(fn: string): readonly StoreSource[] {
   if (fn === 'mean' || parsePercentileFunction(fn) !== undefined) return ['timer_samples'];
   if (fn === 'unique') return ['set_members'];
-  return ['flushed', 'timer_samples', 'set_members'];
+  return STORE_SOURCES;
 }
-
-const ALL_SOURCES: StoreSource[] = ['flushed', 'timer_samples', 'set_members'];
 
 /**
  * The stored series a stat reads, undefined when the name is stored nowhere. A function that does
@@ -156,7 +155,7 @@ function resolve(reader: StoreReader, p: ParsedStat): StoredSeries | undefined {
     misfit ??= s;
   }
   // not where the function reads: if it is stored elsewhere, say why that does not answer
-  for (const source of ALL_SOURCES) misfit ??= reader.lookup(p.name, source);
+  for (const source of STORE_SOURCES) misfit ??= reader.lookup(p.name, source);
   if (misfit !== undefined) throw notApplicable(p, misfit.type);
   return undefined;
 }

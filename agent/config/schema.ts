@@ -15,6 +15,9 @@ export const TIMER_METRICS = [
   "count_percent", "mean_percent", "upper_percent", "lower_percent", "sum_percent", "sum_squares_percent", "histogram",
 ] as const;
 
+/** Where the store's names come from: flushed values, raw timer samples, raw set members. */
+export const STORE_SOURCES = ["flushed", "timer_samples", "set_members"] as const;
+
 // ---- builders --------------------------------------------------------------------------------
 
 const expect = (what: string) => ({ error: `expected ${what}` });
@@ -142,7 +145,7 @@ const intervals = z
   )
   .transform((map): StoreInterval[] => Object.entries(map).map(([name, i]) => ({ name, step: i.step, steps: i.steps })));
 
-const TYPES_OF_SOURCE = { flushed: ["count", "gauge", "series", "histogram"], timer_samples: ["histogram", "series", "count"], set_members: ["set"] } as const;
+const TYPES_OF_SOURCE: Record<(typeof STORE_SOURCES)[number], readonly string[]> = { flushed: ["count", "gauge", "series", "histogram"], timer_samples: ["histogram", "series", "count"], set_members: ["set"] };
 
 const storeSchema = z
   .strictObject(
@@ -150,7 +153,7 @@ const storeSchema = z
       name: z.string(expect("a schema name")).min(1, expect("a schema name")),
       // one regex is a list of one, so that a bad one is reported with what is wrong with it
       match: z.preprocess((v) => (typeof v === "string" ? [v] : v), z.array(regex, expect("a regular expression or a list of them")).min(1, expect("at least one regular expression"))),
-      source: z.enum(["flushed", "timer_samples", "set_members"], expect("flushed, timer_samples or set_members")).prefault("flushed"),
+      source: z.enum(STORE_SOURCES, expect("flushed, timer_samples or set_members")).prefault("flushed"),
       type: z.enum(["count", "gauge", "series", "histogram", "set"], expect("count, gauge, series, histogram or set")),
       precision: int(1).max(17, expect("a number of significant digits, 1-17")).prefault(3),
       intervals,
